@@ -1,0 +1,48 @@
+// The register catalogue: one row per register (fact sheet §4). Request lists, `kamstrup
+// registers`, JSON names, Home Assistant discovery and docs all come from this table.
+// Names are a public contract: never rename a row, only add.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace kamstrup::kmp {
+
+enum Family : std::uint8_t {
+  kHeat = 1,         // heat/cooling/water meters (MULTICAL, flowIQ)
+  kElectricity = 2,  // 382/162/362/684/Omnipower
+  kLegacy = 4,       // MULTICAL 66/III/401 `/#n` quantities without a KMP register
+};
+
+struct RegisterDef {
+  std::int32_t id;  // KMP register id; -1 for legacy-only quantities
+  std::string_view name;
+  std::string_view description;
+  std::string_view quantity;      // energy, volume, temperature, flow, power, date, ...
+  std::string_view device_class;  // Home Assistant device_class, "" for none
+  std::string_view state_class;   // measurement, total, total_increasing, "" for none
+  std::uint8_t families;
+};
+
+std::span<const RegisterDef> catalogue();
+const RegisterDef* find_register(std::uint16_t id);
+const RegisterDef* find_register(std::string_view name);
+
+// The registers `kamstrup read` asks for when none are named.
+std::span<const std::string_view> default_register_names();
+
+// Parses a register reference: a catalogue name, a decimal id or 0x-hex id (uncatalogued ids
+// are allowed). Returns nullopt when it is neither.
+std::optional<std::uint16_t> parse_register_ref(std::string_view ref);
+
+// Catalogue names closest to `ref` (edit distance), best first, for "did you mean" messages.
+std::vector<std::string_view> suggest_registers(std::string_view ref, std::size_t max = 3);
+
+// The name of a register id: the catalogue's, or "register_<id>" when uncatalogued.
+std::string register_name(std::uint16_t id);
+
+}  // namespace kamstrup::kmp

@@ -1,0 +1,263 @@
+// Negative corpus (tests/data/kmp-negative.json: bad bytes → the exact typed outcome) and the
+// codec's edge cases: stuffing, CRC, exact decimal text, units, dates, the streaming receiver.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "kmp/crc.hpp"
+#include "kmp/frame.hpp"
+#include "kmp/messages.hpp"
+#include "kmp/units.hpp"
+#include "test_util.hpp"
+
+using namespace kamstrup::kmp;
+using kamstrup::test::from_hex;
+using kamstrup::test::to_hex;
+using nlohmann::json;
+
+namespace {
+
+json negative() {
+  std::ifstream in(std::string(KAMSTRUP_TEST_DATA) + "/kmp-negative.json");
+  return json::parse(in);
+}
+
+TEST(NegativeCorpus, FramesFailWithTheirTypedError) {
+  const json corpus = negative();
+  ASSERT_GE(corpus.at("frame").size(), 18U);
+  for (const auto& c : corpus.at("frame")) {
+    auto r = decode_frame(from_hex(c.at("hex")));
+    ASSERT_FALSE(r.ok()) << c.at("name") << " decoded";
+    EXPECT_EQ(to_string(r.error()), c.at("error").get<std::string>()) << c.at("name");
+  }
+}
+
+TEST(NegativeCorpus, MessagesFailWithTheirTypedError) {
+  for (const auto& c : negative().at("message")) {
+    auto f = decode_frame(from_hex(c.at("hex")));
+    ASSERT_TRUE(f.ok()) << c.at("name") << ": the frame itself must be valid";
+    const std::string as = c.at("as");
+    Error e{};
+    bool failed = false;
+    if (as == "register") {
+      auto r = decode_register_response(*f);
+      failed = !r.ok();
+      if (failed) e = r.error();
+    } else if (as == "type") {
+      auto r = decode_type_response(*f);
+      failed = !r.ok();
+      if (failed) e = r.error();
+    } else if (as == "serial") {
+      auto r = decode_serial_response(*f);
+      failed = !r.ok();
+      if (failed) e = r.error();
+    } else {
+      auto r = decode_request(*f);
+      failed = !r.ok();
+      if (failed) e = r.error();
+    }
+    ASSERT_TRUE(failed) << c.at("name") << " decoded";
+    EXPECT_EQ(to_string(e), c.at("error").get<std::string>()) << c.at("name");
+  }
+}
+
+TEST(NegativeCorpus, BadBlocksFailAloneOthersStillDecode) {
+  for (const auto& c : negative().at("blocks")) {
+    auto f = decode_frame(from_hex(c.at("hex")));
+    ASSERT_TRUE(f.ok()) << c.at("name");
+    auto r = decode_register_response(*f);
+    ASSERT_TRUE(r.ok()) << c.at("name") << ": " << to_string(r.error());
+    ASSERT_EQ(r->blocks.size(), c.at("expect").size()) << c.at("name");
+    for (const auto& [id, want] : c.at("expect").items()) {
+      const RegisterBlock* b = r->find(static_cast<std::uint16_t>(std::stoi(id)));
+      ASSERT_NE(b, nullptr) << c.at("name") << " register " << id;
+      std::string w = want;
+      if (b->value.ok()) {
+        ASSERT_TRUE(b->value->number.has_value());
+        EXPECT_EQ(b->value->number->to_string(), w) << c.at("name");
+      } else {
+        EXPECT_EQ(to_string(b->value.error()), w) << c.at("name");
+      }
+    }
+  }
+}
+
+TEST(Crc, MatchesXmodemCheckValueAndTheDocExample) {
+  const std::string check = "123456789";
+  std::vector<std::uint8_t> bytes(check.begin(), check.end());
+  EXPECT_EQ(crc16_xmodem(bytes), 0x31C3);
+  EXPECT_EQ(crc16_xmodem(from_hex("3F1001003C")), 0xB25F);
+  EXPECT_EQ(crc16_xmodem(from_hex("3F1001003CB25F")), 0);
+}
+
+TEST(Frame, StuffsEveryReservedByteIncludingCrc) {
+  Frame f;
+  f.direction = Direction::FromMeter;
+  f.cid = 0x10;
+  f.data = {0x80, 0x40, 0x0D, 0x06, 0x1B};
+  auto wire = encode_frame(f);
+  std::string hex = to_hex(wire);
+  EXPECT_EQ(hex.substr(0, 26), "403F101B7F1BBF1BF21BF91BE4");
+  auto back = decode_frame(wire);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, f);
+}
+
+TEST(Frame, AckIsALoneByte) {
+  auto r = decode_frame(from_hex("06"));
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->is_ack);
+  Frame ack;
+  ack.is_ack = true;
+  EXPECT_EQ(encode_frame(ack), from_hex("06"));
+}
+
+TEST(Decimal, PrintsExactly) {
+  auto text = [](std::uint64_t m, int e, bool neg = false) {
+    return Decimal{m, e, neg}.to_string();
+  };
+  EXPECT_EQ(text(5365, -2), "53.65");
+  EXPECT_EQ(text(0, -1), "0.0");
+  EXPECT_EQ(text(12345, -2, true), "-123.45");
+  EXPECT_EQ(text(19591204, 17), "1959120400000000000000000");
+  EXPECT_EQ(text(5, -3), "0.005");
+  EXPECT_EQ(text(0, 3), "0");
+  EXPECT_EQ(text(0, -2, true), "0.00");  // no "-0.00"
+  EXPECT_EQ(text(255, 3), "255000");
+  EXPECT_EQ(Decimal({~uint128{0}, 0, false}).to_string(),
+            "340282366920938463463374607431768211455");
+}
+
+TEST(Decimal, ParsesAndComparesNumerically) {
+  auto a = Decimal::parse("200.00");
+  auto b = Decimal::parse("200");
+  ASSERT_TRUE(a && b);
+  EXPECT_TRUE(a->equals(*b));
+  EXPECT_EQ(a->to_string(), "200.00");
+  EXPECT_FALSE(Decimal::parse("1e5").has_value());
+  EXPECT_FALSE(Decimal::parse("").has_value());
+  EXPECT_FALSE(Decimal::parse("-").has_value());
+  EXPECT_FALSE(Decimal::parse("1.2.3").has_value());
+  auto n = Decimal::parse("-0.5");
+  ASSERT_TRUE(n);
+  EXPECT_TRUE(n->negative);
+  EXPECT_EQ(n->mantissa_at(-3), uint128{500});
+  EXPECT_FALSE(Decimal::parse("53.65")->mantissa_at(-1).has_value());  // would lose a digit
+}
+
+TEST(Value, SignAndExponentBitsFromTheOfficialExamples) {
+  auto v = decode_value(22, 0xC2, from_hex("00003039"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->number->to_string(), "-123.45");
+  v = decode_value(0, 0x03, from_hex("05397FB1"));
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->number->to_string(), "87654321000");
+  v = decode_value(0, 0x03, from_hex("FF"));
+  EXPECT_EQ(v->number->to_string(), "255000");
+}
+
+TEST(Value, DatesAndTimesGetReadableText) {
+  auto clock = decode_value(47, 0x00, from_hex("00030E33"));
+  ASSERT_TRUE(clock.ok());
+  EXPECT_EQ(clock->text, "20:02:43");
+  EXPECT_EQ(clock->number->to_string(), "200243");
+  auto date = decode_value(48, 0x00, from_hex("00035BD0"));
+  EXPECT_EQ(date->text, "2022-01-12");
+  auto md = decode_value(50, 0x00, from_hex("00000338"));
+  EXPECT_EQ(md->text, "08-24");
+  // 0 means "never" on the min/max date registers: no date text, the number stays.
+  auto never = decode_value(48, 0x00, from_hex("00000000"));
+  EXPECT_EQ(never->text, "");
+  EXPECT_EQ(never->number->to_string(), "0");
+  auto bad_month = decode_value(48, 0x00, from_hex("00035FB8"));  // 221112 → ok; 221312 not
+  EXPECT_EQ(bad_month->text, "2022-11-12");
+  EXPECT_EQ(decode_value(48, 0, from_hex("00036050"))->text, "");  // 221264: month 12 day 64
+}
+
+TEST(Value, AsciiAndRtcCarryTextAndNoNumber) {
+  auto ascii = decode_value(54, 0, from_hex("36383433384243343530"));
+  ASSERT_TRUE(ascii.ok());
+  EXPECT_FALSE(ascii->number.has_value());
+  EXPECT_EQ(ascii->text, "68438BC450");
+  auto rtc = decode_value(53, 0, from_hex("0102030405060708"));
+  ASSERT_TRUE(rtc.ok());
+  EXPECT_FALSE(rtc->number.has_value());
+  EXPECT_EQ(rtc->text, "0102030405060708");
+}
+
+TEST(Units, TableSpellingsAndBounds) {
+  EXPECT_EQ(unit_info(0)->symbol, "");
+  EXPECT_EQ(unit_info(2)->symbol, "kWh");
+  EXPECT_EQ(unit_info(21)->symbol, "W");
+  EXPECT_EQ(unit_info(22)->symbol, "kW");
+  EXPECT_EQ(unit_info(37)->symbol, "°C");
+  EXPECT_EQ(unit_info(40)->symbol, "m³");
+  EXPECT_EQ(unit_info(41)->symbol, "l/h");
+  EXPECT_EQ(unit_info(46)->symbol, "h");
+  EXPECT_EQ(unit_info(48)->symbol, "yy:mm:dd");
+  EXPECT_FALSE(unit_info(64)->uncertain);
+  EXPECT_TRUE(unit_info(65)->uncertain);
+  EXPECT_TRUE(unit_info(74)->uncertain);
+  for (unsigned code = 75; code < 256; ++code) {
+    EXPECT_FALSE(unit_info(static_cast<std::uint8_t>(code)).has_value()) << code;
+  }
+}
+
+TEST(Units, ExactConversionOnlyBetweenPowersOfTen) {
+  auto mwh = Decimal::parse("55.006");
+  auto kwh = convert_exact(*mwh, "MWh", "kWh");
+  ASSERT_TRUE(kwh);
+  EXPECT_EQ(kwh->to_string(), "55006");
+  auto lh = convert_exact(*Decimal::parse("1.5"), "m³/h", "l/h");
+  EXPECT_EQ(lh->to_string(), "1500");
+  EXPECT_FALSE(convert_exact(*mwh, "GJ", "kWh").has_value());
+  EXPECT_FALSE(convert_exact(*mwh, "MWh", "m³").has_value());
+}
+
+TEST(Receiver, SkipsEchoNoiseAndZerosThenYieldsTheReply) {
+  FrameReceiver rx;
+  auto echo = from_hex("803F1001003CB25F0D");
+  auto reply = from_hex("403F10003C0304430000D6DE03220D");
+  std::vector<std::uint8_t> stream = {0x00, 0x12};
+  stream.insert(stream.end(), echo.begin(), echo.end());
+  stream.push_back(0x00);
+  stream.insert(stream.end(), reply.begin(), reply.end());
+  std::vector<std::vector<std::uint8_t>> frames;
+  for (auto b : stream) {
+    if (rx.feed(b) == FrameReceiver::Event::Frame) {
+      frames.emplace_back(rx.frame_bytes().begin(), rx.frame_bytes().end());
+    }
+  }
+  ASSERT_EQ(frames.size(), 2U);
+  EXPECT_EQ(frames[0], echo);
+  EXPECT_EQ(frames[1], reply);
+  EXPECT_EQ(rx.zero_bytes(), 2U);
+  EXPECT_EQ(rx.noise_bytes(), 1U);
+}
+
+TEST(Receiver, BoundsAFrameWithoutStop) {
+  FrameReceiver rx;
+  rx.feed(0x40);
+  FrameReceiver::Event last = FrameReceiver::Event::None;
+  std::size_t fed = 1;
+  while (last != FrameReceiver::Event::Overlong && fed < 5000) {
+    last = rx.feed(0x11);
+    ++fed;
+  }
+  EXPECT_EQ(last, FrameReceiver::Event::Overlong);
+  EXPECT_EQ(fed, kMaxFrameBytes);
+  EXPECT_FALSE(rx.in_frame());
+}
+
+TEST(Receiver, RestartsOnANewStartByte) {
+  FrameReceiver rx;
+  for (auto b : from_hex("403F10")) rx.feed(b);
+  FrameReceiver::Event e{};
+  for (auto b : from_hex("403F10079A0D")) e = rx.feed(b);
+  EXPECT_EQ(e, FrameReceiver::Event::Frame);
+  EXPECT_EQ(to_hex({rx.frame_bytes().begin(), rx.frame_bytes().end()}), "403F10079A0D");
+  EXPECT_EQ(rx.noise_bytes(), 3U);
+}
+
+}  // namespace
