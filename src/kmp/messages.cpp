@@ -88,6 +88,30 @@ Result<Frame> check_reply(const Frame& frame, std::uint8_t cid) {
 
 }  // namespace
 
+std::string meter_type_name(std::uint16_t meter_type) {
+  switch (meter_type) {
+    case 0x0001:
+      return "MULTICAL 601 (Pt500)";
+    case 0x0004:
+      return "MULTICAL 601 (Pt100)";
+    case 0x0005:
+      return "MULTICAL 601 (Pt500, 4-wire)";
+    case 0x1501:
+      return "MULTICAL 601 (Pt500) via 67-05 top module";
+    case 0x1504:
+      return "MULTICAL 601 (Pt100) via 67-05 top module";
+    case 0x1505:
+      return "MULTICAL 601 (Pt500, 4-wire) via 67-05 top module";
+    case 0x1101:
+      return "MULTICAL 402 (heat)";
+    default:
+      break;
+  }
+  if ((meter_type >> 8U) == 0x09) return "top module (logger address 0x7F)";
+  if ((meter_type >> 8U) == 0x16) return "base module (logger address 0xBF)";
+  return "";
+}
+
 std::string sw_revision_text(std::uint16_t raw) {
   if (raw == 0) return {};
   unsigned letter = raw >> 8U;

@@ -131,6 +131,9 @@ std::vector<std::uint8_t> encode_type_response(std::uint16_t meter_type, std::ui
 std::vector<std::uint8_t> encode_serial_response(std::uint32_t serial,
                                                  std::uint8_t dst = kDstMeter);
 
+// A model name for GetType's meter type where a source names it (fact sheet §2.7), else "".
+std::string meter_type_name(std::uint16_t meter_type);
+
 // "F1" from 0x0601; "" for 0x0000.
 std::string sw_revision_text(std::uint16_t raw);
 

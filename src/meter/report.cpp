@@ -1,0 +1,138 @@
+#include "meter/report.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace kamstrup::meter {
+
+std::string json_quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
+          out += buf;
+        } else {
+          out.push_back(c);  // UTF-8 passes through ("°C", "m³")
+        }
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
+std::string register_json(std::uint16_t id, const std::string& name, const kmp::RegisterValue& v) {
+  std::string out = "{\"id\": " + std::to_string(id) + ", \"name\": " + json_quote(name) +
+                    ", \"value\": " + (v.number ? v.number->to_string() : std::string("null")) +
+                    ", \"unit\": " + json_quote(v.unit);
+  if (!v.text.empty()) out += ", \"text\": " + json_quote(v.text);
+  out += "}";
+  return out;
+}
+
+std::string read_result_json(std::string_view port, std::string_view time, const ReadResult& r) {
+  std::string regs, unsupported, failed;
+  for (const auto& rd : r.readings) {
+    if (rd.value) {
+      if (!regs.empty()) regs += ", ";
+      regs += register_json(rd.id, rd.name, *rd.value);
+    } else if (rd.unsupported()) {
+      if (!unsupported.empty()) unsupported += ", ";
+      unsupported += std::to_string(rd.id);
+    } else {
+      if (!failed.empty()) failed += ", ";
+      failed += "{\"id\": " + std::to_string(rd.id) + ", \"name\": " + json_quote(rd.name) +
+                ", \"error\": " + json_quote(rd.error) + "}";
+    }
+  }
+  return "{\"port\": " + json_quote(port) + ", \"time\": " + json_quote(time) +
+         ", \"registers\": [" + regs + "], \"unsupported\": [" + unsupported + "], \"failed\": [" +
+         failed + "]}";
+}
+
+std::string display_value(const kmp::RegisterValue& v) {
+  if (!v.text.empty()) return v.text;
+  if (v.number) return v.number->to_string();
+  return "";
+}
+
+namespace {
+// Display width of UTF-8 text: count code points, not bytes ("°C" is 2 wide, 3 bytes).
+std::size_t width(std::string_view s) {
+  return static_cast<std::size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+std::string pad(std::string s, std::size_t w) {
+  std::size_t have = width(s);
+  if (have < w) s.append(w - have, ' ');
+  return s;
+}
+std::string lpad(std::string s, std::size_t w) {
+  std::size_t have = width(s);
+  if (have < w) s.insert(0, w - have, ' ');
+  return s;
+}
+}  // namespace
+
+std::string read_result_table(const ReadResult& r) {
+  struct Row {
+    std::string name, id, value, unit;
+  };
+  std::vector<Row> rows;
+  std::string notes;
+  for (const auto& rd : r.readings) {
+    if (rd.value) {
+      rows.push_back({rd.name, std::to_string(rd.id), display_value(*rd.value), rd.value->unit});
+    } else if (rd.unsupported()) {
+      notes += rd.name + " (" + std::to_string(rd.id) + "): not supported by this meter\n";
+    } else {
+      notes += rd.name + " (" + std::to_string(rd.id) + "): failed: " + rd.error + "\n";
+    }
+  }
+  std::size_t wn = 8, wi = 2, wv = 5;
+  for (const auto& row : rows) {
+    wn = std::max(wn, width(row.name));
+    wi = std::max(wi, width(row.id));
+    wv = std::max(wv, width(row.value));
+  }
+  std::string out;
+  if (!rows.empty()) {
+    out += pad("register", wn) + "  " + lpad("id", wi) + "  " + lpad("value", wv) + "  unit\n";
+    for (const auto& row : rows) {
+      out += pad(row.name, wn) + "  " + lpad(row.id, wi) + "  " + lpad(row.value, wv) + "  " +
+             row.unit + "\n";
+    }
+  }
+  return out + notes;
+}
+
+std::string utc_now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t t = std::chrono::system_clock::to_time_t(now);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace kamstrup::meter

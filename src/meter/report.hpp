@@ -1,0 +1,34 @@
+// Renders readings for people and programs. JSON numbers are written as raw tokens from the
+// exact decimal text (a JSON library would go through double and print 53.649999...).
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kmp/messages.hpp"
+#include "meter/session.hpp"
+
+namespace kamstrup::meter {
+
+// A JSON string literal with escaping.
+std::string json_quote(std::string_view s);
+
+// {"id": 60, "name": "heat_energy", "value": 55.006, "unit": "MWh"[, "text": "..."]}
+// ASCII and RTC-type values have "value": null and a "text".
+std::string register_json(std::uint16_t id, const std::string& name, const kmp::RegisterValue& v);
+
+// The `kamstrup read --json` object.
+std::string read_result_json(std::string_view port, std::string_view time, const ReadResult& r);
+
+// An aligned table: register, id, value, unit; failures and unsupported ids listed after it.
+std::string read_result_table(const ReadResult& r);
+
+// The value as a person reads it: the date/time text where there is one, else the number, else
+// the text.
+std::string display_value(const kmp::RegisterValue& v);
+
+// Current UTC time as RFC 3339 with seconds ("2026-11-23T14:25:00Z").
+std::string utc_now_rfc3339();
+
+}  // namespace kamstrup::meter

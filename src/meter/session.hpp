@@ -1,0 +1,128 @@
+// A conversation with one KMP meter over a Port: batching, echo and noise skipping, deadlines,
+// retries that honour the meter's 1.6 s recovery rule, and a diagnosis when nothing valid comes
+// back. A register never gets a value from a frame that failed CRC or validation.
+#pragma once
+
+#include <asio/awaitable.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kmp/messages.hpp"
+#include "transport/port.hpp"
+
+namespace kamstrup::meter {
+
+using Clock = std::chrono::steady_clock;
+
+struct SessionOptions {
+  // Time allowed for the reply's first byte after our request has left the wire. The meter
+  // must start answering within 1.6 s (official doc §2.1); the rest is slack for ser2net links.
+  std::chrono::milliseconds reply_timeout{2000};
+  // Once a reply has started, a silence this long ends it (a real meter sends back to back).
+  std::chrono::milliseconds inter_byte_timeout{500};
+  // Extra attempts after a failed exchange.
+  unsigned retries = 2;
+  // After invalid data or silence the meter discards requests for 1.6 s (doc §2.1).
+  std::chrono::milliseconds recovery{1600};
+  std::uint8_t dst = kmp::kDstMeter;
+};
+
+// Why an exchange produced no valid reply, from least to most informative.
+enum class Failure : std::uint8_t {
+  None,
+  Silent,     // not a single byte came back
+  EchoOnly,   // only our own request came back (an echoing head in front of a sleeping meter)
+  Garbage,    // bytes, but no frame that decodes (line settings, a second reader)
+  CrcErrors,  // frames arrived but failed their CRC (alignment, ambient light)
+};
+
+std::string_view failure_name(Failure f);
+// One sentence with the likely cause and fix, for users.
+std::string_view diagnosis_text(Failure f);
+
+// Counters for health metrics and for tests that assert exact wire traffic.
+struct SessionStats {
+  std::uint64_t frames_sent = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t bytes_received = 0;
+  std::uint64_t replies = 0;      // valid replies
+  std::uint64_t timeouts = 0;     // exchanges that ended without a valid reply in time
+  std::uint64_t crc_errors = 0;   // reply frames that failed CRC
+  std::uint64_t bad_frames = 0;   // other invalid reply frames (escape, layout, wrong CID, ...)
+  std::uint64_t echoes = 0;       // our own request seen on the receive line
+  std::uint64_t noise_bytes = 0;  // bytes outside any frame (0x00 included)
+  std::uint64_t retries = 0;
+};
+
+// The outcome for one requested register.
+struct Reading {
+  std::uint16_t id = 0;
+  std::string name;  // catalogue name or register_<id>
+  std::optional<kmp::RegisterValue> value;
+  // Empty when there is a value. "Unsupported" when the meter omitted the register; a codec
+  // error name (UnknownUnit, BadLength) for a block that could not be decoded; a Failure name
+  // (Silent, EchoOnly, Garbage, CrcErrors) when its request got no valid reply.
+  std::string error;
+  [[nodiscard]] bool unsupported() const { return error == "Unsupported"; }
+};
+
+struct ReadResult {
+  std::vector<Reading> readings;  // one per distinct requested id, in request order
+  // Set when no valid answer came back at all (then every reading is a failure).
+  Failure failure = Failure::None;
+  [[nodiscard]] bool answered() const { return failure == Failure::None; }
+};
+
+class MeterSession {
+ public:
+  MeterSession(transport::Port& port, SessionOptions options);
+
+  // Reads any number of registers in as few frames as possible (≤ 8 ids each), back to back so
+  // the meter stays awake. Duplicate ids are read once. Port errors propagate as PortError.
+  asio::awaitable<ReadResult> read_registers(std::span<const std::uint16_t> ids);
+
+  struct TypeResult {
+    std::optional<kmp::TypeResponse> type;
+    Failure failure = Failure::None;
+  };
+  asio::awaitable<TypeResult> get_type();
+
+  struct SerialResult {
+    std::optional<std::uint32_t> serial;
+    Failure failure = Failure::None;
+  };
+  asio::awaitable<SerialResult> get_serial();
+
+  [[nodiscard]] const SessionStats& stats() const { return stats_; }
+  [[nodiscard]] const SessionOptions& options() const { return options_; }
+
+ private:
+  struct Attempt {
+    std::optional<kmp::Frame> reply;
+    Failure failure = Failure::None;
+  };
+  // One request/reply exchange, with retries. `accept` validates the application layer; a
+  // reply it rejects counts as a bad frame and is retried.
+  template <typename Accept>
+  asio::awaitable<Attempt> transact(const std::vector<std::uint8_t>& request, Accept accept);
+  asio::awaitable<Attempt> exchange_once(const std::vector<std::uint8_t>& request,
+                                         std::uint8_t cid);
+  asio::awaitable<void> wait_until(Clock::time_point t);
+
+  transport::Port& port_;
+  SessionOptions options_;
+  SessionStats stats_;
+  Clock::time_point last_failure_{};
+  bool had_failure_ = false;
+};
+
+// Splits ids (duplicates removed, order kept) into request batches of at most 8.
+std::vector<std::vector<std::uint16_t>> plan_batches(std::span<const std::uint16_t> ids);
+
+}  // namespace kamstrup::meter
