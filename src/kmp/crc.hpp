@@ -9,14 +9,16 @@
 namespace kamstrup::kmp {
 
 constexpr std::uint16_t crc16_xmodem(std::span<const std::uint8_t> bytes, std::uint16_t crc = 0) {
+  // Work in unsigned int so no step goes through a signed promotion.
+  unsigned c = crc;
   for (std::uint8_t b : bytes) {
-    crc = static_cast<std::uint16_t>(crc ^ (static_cast<unsigned>(b) << 8U));
+    c ^= static_cast<unsigned>(b) << 8U;
     for (int i = 0; i < 8; ++i) {
-      crc = (crc & 0x8000U) != 0U ? static_cast<std::uint16_t>((crc << 1U) ^ 0x1021U)
-                                  : static_cast<std::uint16_t>(crc << 1U);
+      c = (c & 0x8000U) != 0U ? ((c << 1U) ^ 0x1021U) : (c << 1U);
+      c &= 0xFFFFU;
     }
   }
-  return crc;
+  return static_cast<std::uint16_t>(c);
 }
 
 }  // namespace kamstrup::kmp

@@ -43,8 +43,6 @@ struct RegisterValue {
   std::string text;               // "2022-01-12", "20:02:43", ASCII text, RTC bytes as hex
   std::vector<std::uint8_t> raw;  // mantissa bytes as received
   std::uint8_t siex = 0;
-
-  bool operator==(const RegisterValue&) const = default;
 };
 
 struct RegisterBlock {
