@@ -6,7 +6,12 @@
 //    names the port (e.g. "/dev/ttyUSB9: no such device").
 //  - read() never waits past its deadline: it returns the bytes that arrived (possibly none).
 //  - A stream port (socket://, rfc2217://) whose connection drops reopens it on the next
-//    write(); the caller only sees a PortError for the exchange that was lost.
+//    write(); the caller only sees a PortError for the exchange that was lost. A read() that
+//    sees the connection close returns at once with what had arrived (possibly nothing); reads
+//    until the next write() then just wait out their deadline.
+//  - One operation at a time per port: the caller does not overlap read() with write() etc.
+//  - Linux ptys force CS8 and clear PARENB whatever is set, so on a pty only the baud rate and
+//    CSTOPB of line() are visible from the master side.
 #pragma once
 
 #include <asio/any_io_executor.hpp>
@@ -58,7 +63,9 @@ class Port {
 
   // Opens the port and applies the line settings. Throws PortError.
   virtual asio::awaitable<void> open() = 0;
-  // Changes the line settings of an open port (local termios, or RFC 2217 negotiation).
+  // Changes the line settings of an open port (local termios, or RFC 2217 negotiation, which
+  // returns once the server has confirmed every value). On a closed port, only remembers them
+  // for open(). socket:// cannot reach the device: it only remembers them.
   virtual asio::awaitable<void> set_line(const LineSettings& settings) = 0;
   // Writes all bytes in one burst (KMP allows at most 27 ms between request bytes).
   virtual asio::awaitable<void> write(std::span<const std::uint8_t> bytes) = 0;
@@ -67,6 +74,7 @@ class Port {
   virtual asio::awaitable<std::size_t> read(std::span<std::uint8_t> buf,
                                             Clock::time_point deadline) = 0;
   // Drops bytes already received but not yet read (stale echo, noise from before a request).
+  // rfc2217:// also has the server purge its receive buffer (PURGE-DATA).
   virtual asio::awaitable<void> discard_input() = 0;
   virtual void close() = 0;
 

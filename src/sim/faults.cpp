@@ -1,0 +1,65 @@
+#include "sim/faults.hpp"
+
+#include "kmp/crc.hpp"
+#include "kmp/frame.hpp"
+
+namespace kamstrup::sim {
+
+std::vector<std::uint8_t> corrupt_reply(std::span<const std::uint8_t> reply, std::mt19937_64& rng) {
+  auto frame = kmp::decode_frame(reply);
+  if (!frame || frame->is_ack) return {reply.begin(), reply.end()};
+
+  // Unstuffed DST..CRC_lo, as the receiver's CRC check sees it.
+  std::vector<std::uint8_t> body{frame->dst, frame->cid};
+  body.insert(body.end(), frame->data.begin(), frame->data.end());
+  std::uint16_t crc = kmp::crc16_xmodem(body);
+  body.push_back(static_cast<std::uint8_t>(crc >> 8U));
+  body.push_back(static_cast<std::uint8_t>(crc & 0xFFU));
+
+  const std::size_t bits = body.size() * 8;  // >= 32
+  std::uniform_int_distribution<std::size_t> start_dist(0, bits - 16);
+  std::uniform_int_distribution<unsigned> mask_dist(1, 0xFFFF);
+  const std::size_t start = start_dist(rng);
+  const unsigned mask = mask_dist(rng);
+  for (unsigned k = 0; k < 16; ++k) {
+    if ((mask >> k & 1U) == 0) continue;
+    std::size_t bit = start + k;
+    body[bit / 8] = static_cast<std::uint8_t>(body[bit / 8] ^ (0x80U >> (bit % 8)));
+  }
+
+  // Let kmp stuff and frame the corrupted bytes, with the (wrong) CRC carried as the last two
+  // data bytes; then cut off the CRC that encode_frame appends after them.
+  kmp::Frame out;
+  out.direction = frame->direction;
+  out.dst = body[0];
+  out.cid = body[1];
+  out.data.assign(body.begin() + 2, body.end());
+  std::vector<std::uint8_t> wire = kmp::encode_frame(out);
+  std::uint16_t appended = kmp::crc16_xmodem(body);
+  auto stuffed_len = [](unsigned b) -> std::size_t {
+    return kmp::is_reserved(static_cast<std::uint8_t>(b)) ? 2 : 1;
+  };
+  std::size_t appended_len = stuffed_len(appended >> 8U) + stuffed_len(appended & 0xFFU);
+  wire.resize(wire.size() - 1 - appended_len);
+  wire.push_back(kmp::kStop);
+  return wire;
+}
+
+std::vector<std::uint8_t> noise_bytes(std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> count_dist(1, 8);
+  std::uniform_int_distribution<int> zero_dist(0, 2);
+  std::uniform_int_distribution<int> byte_dist(0, 255);
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(count_dist(rng)));
+  for (auto& b : out) {
+    if (zero_dist(rng) == 0) {
+      b = 0x00;
+      continue;
+    }
+    do {
+      b = static_cast<std::uint8_t>(byte_dist(rng));
+    } while (b == kmp::kStartFromMeter || b == kmp::kStartToMeter || b == kmp::kAck);
+  }
+  return out;
+}
+
+}  // namespace kamstrup::sim

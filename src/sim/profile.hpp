@@ -1,0 +1,131 @@
+// Meter profiles for the simulator: what a virtual meter answers to GetType/GetSerialNo, which
+// registers it supports (unit, NoB, exponent, initial value) and how each one moves with time.
+//
+// Built-in profiles (register layouts follow the fact sheet §3–§4 and the MC403 captures T1..T7;
+// meter types and software revisions are synthetic, not taken from real meters):
+//   multical403  heat meter, 1200 8N2, energy MWh exp -3 (default)
+//   multical602  heat meter, 1200 8N2, energy GJ exp -2
+//   kamstrup382  electricity meter, 9600 8N1
+//
+// A YAML profile file starts from a built-in profile and overrides parts of it:
+//
+//   base: multical403            # optional, default multical403
+//   serial: 12345678             # GetSerialNo and register 1001
+//   meter_type: 0x0403           # GetType
+//   sw_revision: 0x0102          # GetType ("A2")
+//   line: "1200 8N2"             # what the meter expects on the line
+//   registers:
+//     heat_energy: {value: "55.006", unit: MWh, nob: 4, fixed: true}
+//     temp1: {value: "53.65"}    # or the shorthand  temp1: "53.65"
+//     0x0123: unsupported        # omitted from replies
+//     0x0200: {value: "7", unit: 51}   # a register the base lacks: value and unit required
+//
+// Register keys are catalogue names, decimal ids or 0x-hex ids. `value` is exact decimal text
+// whose number of decimals sets the register's exponent. `unit` is a symbol ("MWh", "m3",
+// "°C"/"C") or a unit code. `fixed: true` freezes the value. Errors name the offending key
+// ("registers.temp1.nob: ...") and are thrown as ProfileError.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kmp/decimal.hpp"
+
+namespace kamstrup::sim {
+
+class ProfileError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// The serial line a meter expects (what the reader must set to get an answer).
+struct LineSpec {
+  unsigned baud = 1200;
+  unsigned data_bits = 8;
+  char parity = 'N';  // 'N', 'E' or 'O'
+  unsigned stop_bits = 2;
+
+  // start + data + parity + stop
+  [[nodiscard]] unsigned bits_per_char() const;
+  [[nodiscard]] std::chrono::nanoseconds char_time() const;
+  [[nodiscard]] std::string to_string() const;  // "1200 8N2"
+  // Parses "1200 8N2"; nullopt when malformed.
+  static std::optional<LineSpec> parse(std::string_view text);
+  bool operator==(const LineSpec&) const = default;
+};
+
+// How a register's value moves with time.
+enum class Behaviour : std::uint8_t {
+  Static,       // keeps its value
+  Serial,       // the meter's serial number
+  Clock,        // wall clock, in the unit's digit format (47: HHMMSS)
+  Date,         // wall-clock date (48: YYMMDD, 49: YYYYMMDD, 50: MMDD)
+  HeatEnergy,   // integrates heat power over time
+  ElEnergy,     // integrates electric power over time
+  Volume,       // integrates flow over time
+  Hours,        // integrates time
+  VolumeTemp1,  // integrates flow × T1 (m³×°C)
+  VolumeTemp2,  // integrates flow × T2
+  Temp1,        // random walk 60–80 °C
+  Temp2,        // random walk 30–45 °C
+  TempDiff,     // exactly the sent T1 − T2
+  Flow,         // random walk, l/h
+  HeatPower,    // flow × ΔT × 1.16 Wh/(l·K)
+  ElPower,      // random walk
+  Voltage,      // random walk per phase
+  Current,      // electric power / 3 / phase voltage
+  MaxFlow,      // running extremes over the year or month (reset when the period rolls over)
+  MinFlow,
+  MaxPower,
+  MinPower,
+  ExtremeDate,  // the date the register `ref` last changed
+};
+
+struct RegisterSpec {
+  std::uint16_t id = 0;
+  std::uint8_t unit_code = 0;
+  std::uint8_t nob = 4;
+  kmp::Decimal value;  // initial value; its exponent is the register's exponent on the wire
+  Behaviour behaviour = Behaviour::Static;
+  std::uint8_t phase = 0;  // Voltage/Current: 0..2 = L1..L3
+  bool monthly = false;    // Max*/Min*: this month rather than this year
+  std::uint16_t ref = 0;   // ExtremeDate: the extreme register whose date this is
+  bool fixed = false;      // never changes (a fixed gauge also pins the physical quantity)
+  bool supported = true;   // false: omitted from replies
+};
+
+struct Profile {
+  std::string name;
+  std::string description;
+  std::uint16_t meter_type = 0;
+  std::uint16_t sw_revision = 0;
+  std::uint32_t serial = 0;
+  LineSpec line;
+  std::vector<RegisterSpec> registers;
+
+  [[nodiscard]] const RegisterSpec* find(std::uint16_t id) const;
+  RegisterSpec* find(std::uint16_t id);
+};
+
+std::span<const std::string_view> profile_names();
+std::optional<Profile> builtin_profile(std::string_view name);
+
+// Reads a YAML profile file (see above). Throws ProfileError("FILE: key.path: message").
+Profile load_profile_file(const std::string& path);
+// The same from text; `origin` prefixes error messages.
+Profile parse_profile_yaml(const std::string& text, const std::string& origin);
+
+// Throws ProfileError when a register cannot be simulated as specified (value does not fit its
+// NoB, unit does not suit its behaviour, exponent too fine to integrate exactly).
+void validate_profile(const Profile& profile);
+
+// Unit code for a symbol ("MWh", "m3", "C", "l/h") or a decimal code; nullopt when unknown.
+std::optional<std::uint8_t> parse_unit(std::string_view text);
+
+}  // namespace kamstrup::sim
