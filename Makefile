@@ -54,7 +54,8 @@ demo: build
 	@scripts/demo
 
 bench: build
-	@build/bench/kmp_bench
+	@build/bench/codec_bench
+	@python3 bench/read_bench.py --binary build/src/cli/kamstrup --runs 10
 
 install: build
 	@cmake --install build

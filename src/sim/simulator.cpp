@@ -156,6 +156,7 @@ class Meter {
   MeterModel model_;
   std::mt19937_64 rng_;
   kmp::FrameReceiver rx_;
+  Steady::time_point frame_start_{};
   Steady::time_point tx_free_{};
 };
 
@@ -164,10 +165,20 @@ void Meter::on_bytes(std::span<const std::uint8_t> bytes) {
   const auto wall = WallClock::now();
   if (opts_.echo) link->send(bytes);
   for (std::uint8_t b : bytes) {
-    if (rx_.feed(b) != kmp::FrameReceiver::Event::Frame) continue;
+    const bool was_in_frame = rx_.in_frame();
+    const auto event = rx_.feed(b);
+    if (!was_in_frame && rx_.in_frame()) frame_start_ = mono;
+    if (event != kmp::FrameReceiver::Event::Frame) continue;
     auto frame = rx_.frame_bytes();
     if (frame.front() != kmp::kStartToMeter) continue;  // our own reply echoed by a cooked tty
-    on_request({frame.begin(), frame.end()}, mono, wall);
+    // A pty or TCP link delivers the request at once; a real line needs one character time per
+    // byte. With pacing, the meter hears the last byte when the line would have delivered it.
+    auto heard = mono;
+    if (opts_.pacing) {
+      heard = std::max(mono, frame_start_ + char_time() * static_cast<std::int64_t>(frame.size()));
+    }
+    on_request({frame.begin(), frame.end()}, heard,
+               wall + std::chrono::duration_cast<WallClock::duration>(heard - mono));
   }
 }
 
@@ -354,10 +365,12 @@ class PtyLink : public Link {
       if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor) co_return;
       if (ec) {
         // EIO: no reader has the slave open. The master keeps signalling hang-up, so waiting
-        // for readability would spin; poll gently instead.
+        // for readability would spin; poll gently instead. 10 ms keeps the delay a newly
+        // opened reader sees far below a byte time's worth of the meter's own turnaround, at
+        // a cost of 100 wake-ups a second while nobody reads.
         reader_present_ = false;
         meter_.reset_receiver();
-        idle.expires_after(std::chrono::milliseconds(100));
+        idle.expires_after(std::chrono::milliseconds(10));
         co_await idle.async_wait(asio::redirect_error(asio::use_awaitable, ec));
         if (ec) co_return;
         continue;

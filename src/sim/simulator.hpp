@@ -20,6 +20,9 @@
 //  - The reply starts `turnaround` after the request's last byte (and after any reply still
 //    being sent); with pacing, byte i is written at start + (i + 1) × char time (11 bits per
 //    byte at 8N2: 9.17 ms at 1200 baud), scheduled on absolute times so nothing drifts.
+//    With pacing the request's last byte counts as heard when the line would have delivered it
+//    (its first byte's arrival + its length × char time), since a pty or TCP link delivers a
+//    request at once; the rx line's t/mono are that moment.
 //  - echo: every received byte is written back at once (an optical head's reflection).
 //  - asleep: never answers. drop P: no answer with probability P. corrupt P: with probability P
 //    the reply is corrupted so that its CRC fails (see faults.hpp). noise: 1–8 junk bytes before
