@@ -161,12 +161,7 @@ Decoded decode_one(const std::vector<std::uint8_t>& wire) {
     return d;
   }
   // A reply we have no decoder for yet: report its framing only.
-  std::string hex;
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  for (auto b : f.data) {
-    hex.push_back(kHex[b >> 4U]);
-    hex.push_back(kHex[b & 0xFU]);
-  }
+  std::string hex = kmp::to_hex(f.data);
   d.ok = true;
   d.json = "{\"kind\": \"response\", " + head + ", \"data\": " + json_quote(hex) + "}";
   d.text = "response cid " + std::to_string(f.cid) + ", data " + hex;

@@ -30,12 +30,27 @@ std::vector<std::uint8_t> encode_frame(const Frame& frame) {
   body.push_back(static_cast<std::uint8_t>(crc >> 8U));
   body.push_back(static_cast<std::uint8_t>(crc & 0xFFU));
 
+  return wrap_frame(frame.direction, body);
+}
+
+std::vector<std::uint8_t> wrap_frame(Direction direction, std::span<const std::uint8_t> body) {
   std::vector<std::uint8_t> out;
   out.reserve(body.size() * 2 + 2);
-  out.push_back(frame.direction == Direction::ToMeter ? kStartToMeter : kStartFromMeter);
+  out.push_back(direction == Direction::ToMeter ? kStartToMeter : kStartFromMeter);
   for (std::uint8_t b : body) put_stuffed(out, b);
   out.push_back(kStop);
   return out;
+}
+
+std::string to_hex(std::span<const std::uint8_t> bytes) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string s;
+  s.reserve(bytes.size() * 2);
+  for (std::uint8_t b : bytes) {
+    s.push_back(kHex[b >> 4U]);
+    s.push_back(kHex[b & 0xFU]);
+  }
+  return s;
 }
 
 Result<Frame> decode_frame(std::span<const std::uint8_t> wire) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "kmp/error.hpp"
@@ -52,6 +53,13 @@ struct Frame {
 
 // Builds the wire bytes: start, stuffed DST+CID+data+CRC, stop. An ACK frame encodes as 06.
 std::vector<std::uint8_t> encode_frame(const Frame& frame);
+
+// Start byte, stuffed `body` (DST..CRC_lo, taken as it is: no CRC is computed), stop byte.
+// encode_frame's last step; also lets a simulator send a frame whose CRC is deliberately wrong.
+std::vector<std::uint8_t> wrap_frame(Direction direction, std::span<const std::uint8_t> body);
+
+// Upper-case hex without separators ("403F10"), for logs and messages.
+std::string to_hex(std::span<const std::uint8_t> bytes);
 
 // Decodes exactly one frame (start byte through stop byte, nothing after).
 Result<Frame> decode_frame(std::span<const std::uint8_t> wire);

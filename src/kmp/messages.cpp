@@ -13,17 +13,6 @@ std::string two_digits(unsigned v) {
   return s;
 }
 
-std::string hex_text(std::span<const std::uint8_t> bytes) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string s;
-  s.reserve(bytes.size() * 2);
-  for (std::uint8_t b : bytes) {
-    s.push_back(kHex[b >> 4U]);
-    s.push_back(kHex[b & 0xFU]);
-  }
-  return s;
-}
-
 // Readable date/time text for the decimal-digit encodings (units 47–50); empty when the digits
 // are not a real date or time (meters send 0 for "never").
 std::string date_time_text(UnitKind kind, uint128 v) {
@@ -143,7 +132,7 @@ Result<RegisterValue> decode_value(std::uint8_t unit_code, std::uint8_t siex,
     return v;
   }
   if (info->kind == UnitKind::Rtc) {
-    v.text = hex_text(mantissa);
+    v.text = to_hex(mantissa);
     return v;
   }
   if (mantissa.empty() || mantissa.size() > kMaxMantissaBytes) return Error::BadLength;

@@ -27,22 +27,8 @@ std::vector<std::uint8_t> corrupt_reply(std::span<const std::uint8_t> reply, std
     body[bit / 8] = static_cast<std::uint8_t>(body[bit / 8] ^ (0x80U >> (bit % 8)));
   }
 
-  // Let kmp stuff and frame the corrupted bytes, with the (wrong) CRC carried as the last two
-  // data bytes; then cut off the CRC that encode_frame appends after them.
-  kmp::Frame out;
-  out.direction = frame->direction;
-  out.dst = body[0];
-  out.cid = body[1];
-  out.data.assign(body.begin() + 2, body.end());
-  std::vector<std::uint8_t> wire = kmp::encode_frame(out);
-  std::uint16_t appended = kmp::crc16_xmodem(body);
-  auto stuffed_len = [](unsigned b) -> std::size_t {
-    return kmp::is_reserved(static_cast<std::uint8_t>(b)) ? 2 : 1;
-  };
-  std::size_t appended_len = stuffed_len(appended >> 8U) + stuffed_len(appended & 0xFFU);
-  wire.resize(wire.size() - 1 - appended_len);
-  wire.push_back(kmp::kStop);
-  return wire;
+  // Stuff and frame the corrupted bytes as they are: the CRC stays the (now wrong) original.
+  return kmp::wrap_frame(frame->direction, body);
 }
 
 std::vector<std::uint8_t> noise_bytes(std::mt19937_64& rng) {

@@ -41,17 +41,6 @@ double seconds(TimePoint tp) {
   return static_cast<double>(us) / 1e6;
 }
 
-std::string hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string s;
-  s.reserve(bytes.size() * 2);
-  for (std::uint8_t b : bytes) {
-    s.push_back(kHex[b >> 4U]);
-    s.push_back(kHex[b & 0xFU]);
-  }
-  return s;
-}
-
 // Independent, reproducible streams per meter from one user seed.
 std::uint64_t splitmix64(std::uint64_t x) {
   x += 0x9E3779B97F4A7C15ULL;
@@ -190,7 +179,7 @@ void Meter::on_request(std::vector<std::uint8_t> wire, Steady::time_point mono,
           {"mono", seconds(mono)},
           {"meter", index_},
           {"dir", "rx"},
-          {"hex", hex(wire)},
+          {"hex", kmp::to_hex(wire)},
           {"bytes", wire.size()},
           {"dst", info.dst ? Json(*info.dst) : Json(nullptr)},
           {"cid", info.cid ? Json(*info.cid) : Json(nullptr)},
@@ -263,7 +252,7 @@ asio::awaitable<void> Meter::transmit(std::vector<std::uint8_t> wire, Steady::ti
     log(entry);
     co_return;
   }
-  entry["hex"] = hex(wire);
+  entry["hex"] = kmp::to_hex(wire);
   entry["bytes"] = wire.size();
   entry["sent"] = true;
   entry["end_mono"] = seconds(start + ct * static_cast<std::int64_t>(wire.size()));

@@ -13,7 +13,6 @@
 
 using namespace kamstrup::kmp;
 using kamstrup::test::from_hex;
-using kamstrup::test::to_hex;
 using nlohmann::json;
 
 namespace {
@@ -256,7 +255,7 @@ TEST(Receiver, RestartsOnANewStartByte) {
   FrameReceiver::Event e{};
   for (auto b : from_hex("403F10079A0D")) e = rx.feed(b);
   EXPECT_EQ(e, FrameReceiver::Event::Frame);
-  EXPECT_EQ(to_hex({rx.frame_bytes().begin(), rx.frame_bytes().end()}), "403F10079A0D");
+  EXPECT_EQ(to_hex(rx.frame_bytes()), "403F10079A0D");
   EXPECT_EQ(rx.noise_bytes(), 3U);
 }
 

@@ -20,14 +20,4 @@ inline std::vector<std::uint8_t> from_hex(const std::string& hex) {
   return out;
 }
 
-inline std::string to_hex(const std::vector<std::uint8_t>& bytes) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string s;
-  for (std::uint8_t b : bytes) {
-    s.push_back(kHex[b >> 4U]);
-    s.push_back(kHex[b & 0xFU]);
-  }
-  return s;
-}
-
 }  // namespace kamstrup::test

@@ -40,15 +40,7 @@ inline Bytes from_hex(const std::string& hex) {
   return out;
 }
 
-inline std::string to_hex(const Bytes& bytes) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string s;
-  for (auto b : bytes) {
-    s.push_back(kHex[b >> 4U]);
-    s.push_back(kHex[b & 0xFU]);
-  }
-  return s;
-}
+using kmp::to_hex;
 
 inline std::string temp_path(const std::string& name) {
   auto dir =
