@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <iostream>
+#include <string>
 
 #include "cli/commands.hpp"
 #include "transport/port.hpp"
@@ -24,6 +25,25 @@ int main(int argc, char** argv) {
   kamstrup::cli::add_decode_command(app);
   kamstrup::cli::add_registers_command(app);
   kamstrup::cli::add_simulate_command(app);
+
+  // CLI11 would report an unknown command as "A subcommand is required"; name it instead.
+  if (argc < 2) {
+    std::cerr << app.help() << "\nkamstrup: no command given\n";
+    return kamstrup::cli::kExitUsage;
+  }
+  if (std::string first = argv[1]; !first.empty() && first[0] != '-') {
+    bool known = false;
+    std::string names;
+    for (const auto* sub : app.get_subcommands({})) {
+      known = known || sub->get_name() == first;
+      names += (names.empty() ? "" : ", ") + sub->get_name();
+    }
+    if (!known) {
+      std::cerr << "kamstrup: unknown command '" << first << "' (commands: " << names
+                << "; see kamstrup --help)\n";
+      return kamstrup::cli::kExitUsage;
+    }
+  }
 
   try {
     app.parse(argc, argv);

@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+extern char** environ;  // NOLINT: POSIX
+
 namespace kamstrup::test {
 
 struct RunResult {
@@ -36,32 +38,74 @@ inline std::vector<char*> argv_of(std::vector<std::string>& args) {
   return v;
 }
 
+// The environment for a child: ours, with each "NAME=value" of `overrides` replacing or adding
+// that variable.
+inline std::vector<std::string> environment_with(const std::vector<std::string>& overrides) {
+  std::vector<std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& o : overrides) replaced = replaced || o.substr(0, o.find('=')) == name;
+    if (!replaced) env.push_back(entry);
+  }
+  env.insert(env.end(), overrides.begin(), overrides.end());
+  return env;
+}
+
+// Writes to a pipe whose reader has gone must fail with EPIPE, not kill the test.
+inline void ignore_sigpipe() {
+  static const bool done = [] {
+    signal(SIGPIPE, SIG_IGN);
+    return true;
+  }();
+  (void)done;
+}
+
+// Exit code, or 128 + signal.
+inline int exit_status_of(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 // Runs to completion (killed after `limit`), capturing stdout and stderr; `input` goes to stdin.
+// `env` entries ("NAME=value") are added to the child's environment.
 inline RunResult run(std::vector<std::string> args, const std::string& input = "",
-                     std::chrono::seconds limit = std::chrono::seconds(120)) {
+                     std::chrono::seconds limit = std::chrono::seconds(120),
+                     const std::vector<std::string>& env = {}) {
+  ignore_sigpipe();
   int in[2], out[2], err[2];
-  if (pipe(in) != 0 || pipe(out) != 0 || pipe(err) != 0) throw std::runtime_error("pipe");
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) {
+    throw std::runtime_error("pipe");
+  }
+  // Everything the child needs is built before fork(): the test process has threads (fake
+  // meters), so the child must not allocate.
+  auto argv = argv_of(args);
+  std::vector<std::string> env_strings = environment_with(env);
+  auto envp = argv_of(env_strings);
   pid_t pid = fork();
   if (pid == 0) {
     dup2(in[0], 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
-    for (int fd : {in[0], in[1], out[0], out[1], err[0], err[1]}) close(fd);
-    auto argv = argv_of(args);
-    execv(argv[0], argv.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
   close(in[0]);
   close(out[1]);
   close(err[1]);
-  if (!input.empty()) {
-    ssize_t w = write(in[1], input.data(), input.size());
-    (void)w;
-  }
-  close(in[1]);
+  std::size_t written = 0;
   RunResult r;
   auto deadline = std::chrono::steady_clock::now() + limit;
-  pollfd fds[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
+  // stdin is fed from the same loop as the output is drained, so a child that writes a lot
+  // before reading all its input cannot deadlock us.
+  int in_fd = in[1];
+  if (input.empty()) {
+    close(in_fd);
+    in_fd = -1;
+  } else {
+    fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+  }
+  pollfd fds[3] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}, {in_fd, POLLOUT, 0}};
   int open_fds = 2;
   char buf[4096];
   while (open_fds > 0) {
@@ -69,9 +113,19 @@ inline RunResult run(std::vector<std::string> args, const std::string& input = "
       kill(pid, SIGKILL);
       break;
     }
-    if (poll(fds, 2, 100) <= 0) continue;
-    for (auto& p : fds) {
-      if (p.fd < 0 || (p.revents & (POLLIN | POLLHUP)) == 0) continue;
+    fds[2].fd = in_fd;
+    if (poll(fds, 3, 100) <= 0) continue;
+    if (in_fd >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
+      ssize_t w = write(in_fd, input.data() + written, input.size() - written);
+      if (w > 0) written += static_cast<std::size_t>(w);
+      if (w < 0 || written == input.size()) {
+        close(in_fd);
+        in_fd = -1;
+      }
+    }
+    for (int i = 0; i < 2; ++i) {
+      auto& p = fds[i];
+      if (p.fd < 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
       ssize_t n = read(p.fd, buf, sizeof buf);
       if (n <= 0) {
         close(p.fd);
@@ -79,15 +133,16 @@ inline RunResult run(std::vector<std::string> args, const std::string& input = "
         --open_fds;
         continue;
       }
-      (p.fd == out[0] ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
+      (i == 0 ? r.out : r.err).append(buf, static_cast<std::size_t>(n));
     }
   }
-  for (auto& p : fds) {
-    if (p.fd >= 0) close(p.fd);
+  if (in_fd >= 0) close(in_fd);
+  for (int i = 0; i < 2; ++i) {
+    if (fds[i].fd >= 0) close(fds[i].fd);
   }
   int status = 0;
   waitpid(pid, &status, 0);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.status = exit_status_of(status);
   return r;
 }
 
@@ -96,57 +151,62 @@ inline RunResult run(std::vector<std::string> args, const std::string& input = "
 class Background {
  public:
   explicit Background(std::vector<std::string> args, const std::string& log_prefix) {
+    ignore_sigpipe();
     out_path_ = log_prefix + ".out";
     err_path_ = log_prefix + ".err";
+    // Opened before fork() (and close-on-exec apart from the dup2 copies): the child must not
+    // allocate, and must not inherit the test's other descriptors.
+    int o = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int e = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int n = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (o < 0 || e < 0 || n < 0) throw std::runtime_error("cannot open " + log_prefix + ".*");
+    auto argv = argv_of(args);
     pid_ = fork();
     if (pid_ == 0) {
-      int o = open(out_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int e = open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int n = open("/dev/null", O_RDONLY);
       dup2(n, 0);
       dup2(o, 1);
       dup2(e, 2);
       setpgid(0, 0);
-      auto argv = argv_of(args);
       execv(argv[0], argv.data());
       _exit(127);
     }
+    close(o);
+    close(e);
+    close(n);
   }
   Background(const Background&) = delete;
   Background& operator=(const Background&) = delete;
   ~Background() { stop(); }
 
-  void stop() {
-    if (pid_ <= 0) return;
+  // SIGTERM, then SIGKILL after a second; returns the exit status (exit code or 128 + signal),
+  // also when the process had already ended.
+  int stop() {
+    if (pid_ <= 0) return status_;
     kill(pid_, SIGTERM);
-    for (int i = 0; i < 50; ++i) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
+    for (int i = 0; i < 100; ++i) {
+      if (reap(WNOHANG)) return status_;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+    reap(0);
+    return status_;
   }
   void kill_hard() {
     if (pid_ <= 0) return;
     kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
-    pid_ = -1;
+    reap(0);
   }
-  [[nodiscard]] bool running() const { return pid_ > 0 && waitpid(pid_, nullptr, WNOHANG) == 0; }
+  [[nodiscard]] bool running() { return pid_ > 0 && !reap(WNOHANG); }
   [[nodiscard]] std::string out() const { return slurp(out_path_); }
   [[nodiscard]] std::string err() const { return slurp(err_path_); }
 
-  // Waits until stdout contains `needle`; returns false after `limit`.
+  // Waits until stdout contains `needle`; returns false after `limit` or when the process ends.
   bool wait_for_output(const std::string& needle,
-                       std::chrono::milliseconds limit = std::chrono::milliseconds(10000)) const {
+                       std::chrono::milliseconds limit = std::chrono::milliseconds(10000)) {
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       if (out().find(needle) != std::string::npos) return true;
+      if (!running()) return out().find(needle) != std::string::npos;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
@@ -160,7 +220,20 @@ class Background {
   }
 
  private:
+  // True once the child has been reaped (its status kept in status_).
+  bool reap(int flags) {
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, flags);
+    if (r == pid_) {
+      status_ = exit_status_of(status);
+      pid_ = -1;
+      return true;
+    }
+    return false;
+  }
+
   pid_t pid_ = -1;
+  int status_ = -1;
   std::string out_path_, err_path_;
 };
 
