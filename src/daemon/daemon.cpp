@@ -1,0 +1,358 @@
+#include "daemon/daemon.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <asio/redirect_error.hpp>
+#include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+#include "daemon/fanout.hpp"
+#include "daemon/http.hpp"
+#include "daemon/outputs.hpp"
+#include "daemon/status.hpp"
+#include "kmp/catalogue.hpp"
+#include "kmp/messages.hpp"
+#include "meter/session.hpp"
+#include "sim/profile.hpp"
+#include "sim/simulator.hpp"
+#include "store/store.hpp"
+#include "transport/port.hpp"
+
+namespace kamstrup::daemon {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A built-in simulated meter for `port: sim:<profile>`, on a pty of its own thread.
+class EmbeddedSimulator {
+ public:
+  explicit EmbeddedSimulator(const std::string& profile) {
+    sim::SimOptions o;
+    o.profile = sim::builtin_profile(profile).value();  // names validated by the config
+    o.seed = static_cast<std::uint64_t>(now_ms());
+    sim_ = std::make_unique<sim::Simulator>(std::move(o));
+    std::ostringstream sink;
+    sim_->start(sink);
+    thread_ = std::thread([this] { sim_->run(); });
+  }
+  ~EmbeddedSimulator() {
+    sim_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  [[nodiscard]] const std::string& port() const { return sim_->port(0); }
+
+ private:
+  std::unique_ptr<sim::Simulator> sim_;
+  std::thread thread_;
+};
+
+struct MeterRuntime {
+  MeterConfig cfg;
+  std::string port_spec;  // the simulator's pty for sim: meters
+  std::unique_ptr<transport::Port> port;
+  std::unique_ptr<meter::MeterSession> session;
+  meter::SessionStats stats_base;  // stats of sessions on earlier port openings
+  bool info_known = false;
+  MeterStatus status;
+  asio::steady_timer* timer = nullptr;
+};
+
+class Runner {
+ public:
+  Runner(const Config& cfg, store::Store& st, Fanout& fanout, Status& status)
+      : cfg_(cfg), store_(st), fanout_(fanout), status_(status) {}
+
+  // Returns true when asked to reload (SIGHUP), false to exit.
+  bool run_loop(std::vector<MeterRuntime>& meters) {
+    asio::io_context io;
+    asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+    bool reload = false;
+    signals.async_wait([&](const std::error_code& ec, int sig) {
+      if (ec) return;
+      reload = sig == SIGHUP;
+      spdlog::info(reload ? "SIGHUP: reloading the configuration after in-flight polls"
+                          : "stopping after in-flight polls");
+      stopping_ = true;
+      for (auto& m : meters) {
+        if (m.timer != nullptr) m.timer->cancel();
+      }
+      if (retention_timer_ != nullptr) retention_timer_->cancel();
+    });
+    for (auto& m : meters) asio::co_spawn(io, poll_meter(m), asio::detached);
+    asio::co_spawn(io, retention(), asio::detached);
+    io.run();
+    return reload;
+  }
+
+ private:
+  asio::awaitable<void> retention() {
+    if (cfg_.store.retention.count() == 0) co_return;
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    retention_timer_ = &timer;
+    while (!stopping_) {
+      auto cutoff =
+          now_ms() -
+          std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.store.retention).count();
+      try {
+        if (auto n = store_.delete_before(cutoff); n > 0)
+          spdlog::info("retention: removed {} old polls", n);
+      } catch (const std::exception& e) {
+        spdlog::error("retention: {}", e.what());
+      }
+      timer.expires_after(std::chrono::hours(1));
+      std::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    retention_timer_ = nullptr;
+  }
+
+  void set_state(MeterRuntime& m, bool up, const std::string& state) {
+    if (state != m.status.state) {
+      if (up) {
+        spdlog::info("meter {}: answering on {}", m.cfg.name, m.cfg.port);
+      } else {
+        spdlog::warn("meter {}: {}", m.cfg.name, state);
+      }
+    }
+    if (up != m.status.up || m.status.state.empty()) fanout_.meter_online(m.cfg.name, up);
+    m.status.up = up;
+    m.status.state = state;
+  }
+
+  void publish_status(MeterRuntime& m) {
+    m.status.stats = m.stats_base;
+    if (m.session) {
+      const auto& s = m.session->stats();
+      auto& t = m.status.stats;
+      t.frames_sent += s.frames_sent;
+      t.bytes_sent += s.bytes_sent;
+      t.bytes_received += s.bytes_received;
+      t.replies += s.replies;
+      t.timeouts += s.timeouts;
+      t.crc_errors += s.crc_errors;
+      t.bad_frames += s.bad_frames;
+      t.echoes += s.echoes;
+      t.noise_bytes += s.noise_bytes;
+      t.retries += s.retries;
+    }
+    status_.set(m.status);
+  }
+
+  void drop_port(MeterRuntime& m) {
+    if (m.session) {
+      publish_status(m);
+      m.stats_base = m.status.stats;
+    }
+    m.session.reset();
+    if (m.port) m.port->close();
+    m.port.reset();
+  }
+
+  asio::awaitable<void> poll_once(MeterRuntime& m) {
+    auto ex = co_await asio::this_coro::executor;
+    if (!m.port) {
+      m.port = transport::make_port(ex, m.port_spec, m.cfg.line);
+      co_await m.port->open();
+      meter::SessionOptions so;
+      so.reply_timeout = m.cfg.timeout;
+      so.retries = m.cfg.retries;
+      m.session = std::make_unique<meter::MeterSession>(*m.port, so);
+    }
+    if (!m.info_known) {
+      auto type = co_await m.session->get_type();
+      if (type.type) {
+        auto serial = co_await m.session->get_serial();
+        sinks::MeterInfo info;
+        info.name = m.cfg.name;
+        char hex[8];
+        std::snprintf(hex, sizeof hex, "0x%04X", type.type->meter_type);
+        info.meter_type = hex;
+        info.model = kmp::meter_type_name(type.type->meter_type);
+        info.sw_revision = type.type->sw_revision;
+        info.serial = serial.serial ? std::to_string(*serial.serial) : "";
+        info.protocol = "kmp";
+        m.info_known = true;
+        m.status.info = info;
+        fanout_.meter_info(info);
+      }
+    }
+    auto result = co_await m.session->read_registers(m.cfg.register_ids);
+    if (!result.answered()) {
+      ++m.status.polls_failed;
+      set_state(m, false,
+                "no valid answer (" + std::string(meter::failure_name(result.failure)) +
+                    "): " + std::string(meter::diagnosis_text(result.failure)));
+      co_return;
+    }
+    store::Poll poll;
+    poll.meter = m.cfg.name;
+    poll.time_ms = now_ms();
+    for (const auto& r : result.readings) {
+      if (!r.value) continue;  // unsupported or failed: never a value
+      store::Value v;
+      v.register_id = r.id;
+      v.name = r.name;
+      v.value = r.value->number ? r.value->number->to_string() : "";
+      v.text = r.value->text;
+      v.unit = r.value->unit;
+      poll.values.push_back(std::move(v));
+    }
+    if (!poll.values.empty()) {
+      store_.insert(poll);
+      fanout_.notify();
+      m.status.last_poll = poll;
+    }
+    ++m.status.polls_ok;
+    m.status.last_success_ms = poll.time_ms;
+    set_state(m, true, "answering");
+  }
+
+  asio::awaitable<void> poll_meter(MeterRuntime& m) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    m.timer = &timer;
+    auto next = Clock::now();
+    unsigned failures = 0;
+    while (!stopping_) {
+      bool ok = false;
+      try {
+        co_await poll_once(m);
+        ok = m.status.up;
+      } catch (const transport::PortError& e) {
+        set_state(m, false, std::string("port error: ") + e.what());
+        drop_port(m);
+      } catch (const store::StoreError& e) {
+        spdlog::error("meter {}: the history store failed: {}", m.cfg.name, e.what());
+      }
+      publish_status(m);
+      failures = ok ? 0 : failures + 1;
+      auto now = Clock::now();
+      if (ok) {
+        next += m.cfg.interval;
+        if (next <= now) next = now + m.cfg.interval;  // a slow poll skips ticks, never bunches
+      } else {
+        // Retry on the next tick, then back off (up to 10 intervals or 10 minutes, whichever
+        // is longer) so a sleeping meter is not hammered.
+        auto cap =
+            std::max<std::chrono::milliseconds>(m.cfg.interval * 10, std::chrono::minutes(10));
+        auto wait = m.cfg.interval * (1LL << std::min(failures - 1, 10U));
+        next = now + std::min<std::chrono::milliseconds>(
+                         std::chrono::duration_cast<std::chrono::milliseconds>(wait), cap);
+      }
+      if (stopping_) break;
+      timer.expires_at(next);
+      std::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    m.timer = nullptr;
+    drop_port(m);
+  }
+
+  const Config& cfg_;
+  store::Store& store_;
+  Fanout& fanout_;
+  Status& status_;
+  bool stopping_ = false;
+  asio::steady_timer* retention_timer_ = nullptr;
+};
+
+void set_log_level(const std::string& level) {
+  if (level == "debug")
+    spdlog::set_level(spdlog::level::debug);
+  else if (level == "warn")
+    spdlog::set_level(spdlog::level::warn);
+  else if (level == "error")
+    spdlog::set_level(spdlog::level::err);
+  else
+    spdlog::set_level(spdlog::level::info);
+}
+
+}  // namespace
+
+int run(Config config, const RunOptions& options) {
+  for (;;) {
+    set_log_level(config.log_level);
+    spdlog::info("kamstrup run: {} meter(s), history in {} ({})", config.meters.size(),
+                 config.store.path, config.source);
+    std::unique_ptr<store::Store> st;
+    try {
+      st = std::make_unique<store::Store>(config.store.path);
+    } catch (const store::StoreError& e) {
+      spdlog::error("{}", e.what());
+      return 1;
+    }
+    std::vector<std::unique_ptr<EmbeddedSimulator>> sims;
+    std::vector<MeterRuntime> meters;
+    for (const auto& mc : config.meters) {
+      MeterRuntime m;
+      m.cfg = mc;
+      m.port_spec = mc.port;
+      if (mc.simulated()) {
+        sims.push_back(std::make_unique<EmbeddedSimulator>(mc.port.substr(4)));
+        m.port_spec = sims.back()->port();
+        spdlog::info("meter {}: built-in simulated {} on {}", mc.name, mc.port.substr(4),
+                     m.port_spec);
+      }
+      m.status.name = mc.name;
+      m.status.port = mc.port;
+      meters.push_back(std::move(m));
+    }
+    Status status;
+    std::vector<std::unique_ptr<sinks::Sink>> outputs;
+    try {
+      outputs = make_outputs(config);
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      return 1;
+    }
+    Fanout fanout(*st, std::move(outputs));
+    fanout.start();
+    std::unique_ptr<HttpServer> http;
+    if (config.http.enabled) {
+      try {
+        http = std::make_unique<HttpServer>(config.http, status, fanout, *st);
+      } catch (const std::exception& e) {
+        spdlog::error("{}", e.what());
+        fanout.stop(std::chrono::milliseconds(0));
+        return 1;
+      }
+    }
+    Runner runner(config, *st, fanout, status);
+    bool reload = runner.run_loop(meters);
+    if (http) http->stop();
+    fanout.stop(std::chrono::seconds(5));
+    meters.clear();
+    sims.clear();
+    if (!reload) {
+      spdlog::info("stopped");
+      return 0;
+    }
+    if (options.config_path.empty()) {
+      spdlog::info("SIGHUP: no configuration file to reload (built-in default); restarting it");
+      continue;
+    }
+    try {
+      config = load_config(options.config_path);
+    } catch (const ConfigError& e) {
+      spdlog::error("SIGHUP: keeping the running configuration: {}", e.what());
+    }
+  }
+}
+
+}  // namespace kamstrup::daemon

@@ -1,0 +1,170 @@
+#include "daemon/fanout.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace kamstrup::daemon {
+
+struct Fanout::Worker {
+  std::unique_ptr<sinks::Sink> sink;
+  std::thread thread;
+  mutable std::mutex mu;
+  std::condition_variable cv;
+  bool wake = false;
+  bool stopping = false;
+  std::chrono::steady_clock::time_point drain_deadline{};
+  std::deque<std::function<void(sinks::Sink&)>> events;
+  SinkHealth health;
+};
+
+Fanout::Fanout(store::Store& store, std::vector<std::unique_ptr<sinks::Sink>> sinks)
+    : store_(store) {
+  for (auto& s : sinks) {
+    auto w = std::make_unique<Worker>();
+    w->health.id = s->id();
+    w->sink = std::move(s);
+    workers_.push_back(std::move(w));
+  }
+}
+
+Fanout::~Fanout() {
+  stop(std::chrono::milliseconds(0));
+}
+
+void Fanout::start() {
+  for (auto& w : workers_) {
+    w->health.cursor = store_.cursor(w->health.id);
+    w->thread = std::thread([this, &w = *w] { run(w); });
+  }
+}
+
+void Fanout::notify() {
+  for (auto& w : workers_) {
+    std::lock_guard lock(w->mu);
+    w->wake = true;
+    w->cv.notify_one();
+  }
+}
+
+void Fanout::meter_info(const sinks::MeterInfo& info) {
+  for (auto& w : workers_) {
+    std::lock_guard lock(w->mu);
+    w->events.emplace_back([info](sinks::Sink& s) { s.meter_info(info); });
+    w->wake = true;
+    w->cv.notify_one();
+  }
+}
+
+void Fanout::meter_online(const std::string& meter, bool online) {
+  for (auto& w : workers_) {
+    std::lock_guard lock(w->mu);
+    w->events.emplace_back([meter, online](sinks::Sink& s) { s.meter_online(meter, online); });
+    w->wake = true;
+    w->cv.notify_one();
+  }
+}
+
+void Fanout::stop(std::chrono::milliseconds drain) {
+  auto deadline = std::chrono::steady_clock::now() + drain;
+  for (auto& w : workers_) {
+    std::lock_guard lock(w->mu);
+    w->stopping = true;
+    w->drain_deadline = deadline;
+    w->wake = true;
+    w->cv.notify_one();
+  }
+  for (auto& w : workers_) {
+    if (w->thread.joinable()) w->thread.join();
+  }
+}
+
+std::vector<SinkHealth> Fanout::health() const {
+  std::vector<SinkHealth> out;
+  std::int64_t last = store_.last_seq();
+  for (const auto& w : workers_) {
+    std::lock_guard lock(w->mu);
+    SinkHealth h = w->health;
+    h.backlog = std::max<std::int64_t>(0, last - h.cursor);
+    out.push_back(h);
+  }
+  return out;
+}
+
+void Fanout::run(Worker& w) {
+  using Clock = std::chrono::steady_clock;
+  std::chrono::milliseconds backoff{0};
+  bool failing = false;
+  bool stop_seen = false;
+  for (;;) {
+    std::deque<std::function<void(sinks::Sink&)>> events;
+    bool stopping = false;
+    Clock::time_point drain_deadline;
+    {
+      std::unique_lock lock(w.mu);
+      // Sleep until woken, or until the backoff after a failure has passed.
+      if (backoff.count() > 0) {
+        // A stop request cuts the backoff short once; after that, retries during the drain
+        // keep their spacing instead of spinning.
+        w.cv.wait_for(lock, backoff, [&] { return w.stopping && !stop_seen; });
+      } else {
+        w.cv.wait(lock, [&] { return w.wake || w.stopping; });
+      }
+      w.wake = false;
+      events.swap(w.events);
+      stopping = w.stopping;
+      stop_seen = stopping;
+      drain_deadline = w.drain_deadline;
+    }
+    try {
+      for (auto& e : events) e(*w.sink);
+      for (;;) {
+        auto polls = store_.polls_after(w.health.cursor, kBatch);
+        if (polls.empty()) break;
+        w.sink->deliver(polls);
+        std::lock_guard lock(w.mu);
+        w.health.cursor = polls.back().seq;
+        w.health.delivered += polls.size();
+        w.health.last_success_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::system_clock::now().time_since_epoch())
+                                       .count();
+        w.health.last_error.clear();
+        store_.set_cursor(w.health.id, w.health.cursor);
+        if (stopping && Clock::now() > drain_deadline) break;
+      }
+      if (failing) spdlog::info("output {}: delivering again", w.health.id);
+      failing = false;
+      backoff = std::chrono::milliseconds(0);
+    } catch (const std::exception& e) {
+      {
+        std::lock_guard lock(w.mu);
+        ++w.health.failures;
+        w.health.last_error = e.what();
+        // Events not yet applied are lost only if they were applied partially; requeue all
+        // so discovery/availability are never skipped (they are idempotent).
+        for (auto it = events.rbegin(); it != events.rend(); ++it) w.events.push_front(*it);
+      }
+      if (!failing)
+        spdlog::warn("output {}: {} (keeping the backlog, retrying)", w.health.id, e.what());
+      failing = true;
+      backoff = backoff.count() == 0
+                    ? std::chrono::milliseconds(1000)
+                    : std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
+    }
+    if (stopping && (!failing || Clock::now() >= drain_deadline)) break;
+    if (stopping && failing) {
+      // Keep trying until the drain deadline, but no longer than it.
+      backoff = std::min<std::chrono::milliseconds>(
+          backoff,
+          std::chrono::duration_cast<std::chrono::milliseconds>(drain_deadline - Clock::now()));
+      if (backoff.count() <= 0) break;
+    }
+  }
+  try {
+    w.sink->close();
+  } catch (const std::exception& e) {
+    spdlog::warn("output {}: closing: {}", w.health.id, e.what());
+  }
+}
+
+}  // namespace kamstrup::daemon

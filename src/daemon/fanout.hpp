@@ -1,0 +1,64 @@
+// Fan-out in one place: each output gets its own delivery thread that replays the store from
+// the output's durable cursor, so every output sees every poll, in order, at least once, across
+// outages and restarts, and one dead output never holds up another.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sinks/sink.hpp"
+#include "store/store.hpp"
+
+namespace kamstrup::daemon {
+
+struct SinkHealth {
+  std::string id;
+  std::int64_t cursor = 0;
+  std::int64_t backlog = 0;          // polls in the store not yet delivered
+  std::uint64_t delivered = 0;       // polls delivered since start
+  std::uint64_t failures = 0;        // failed delivery attempts since start
+  std::int64_t last_success_ms = 0;  // Unix ms, 0 = never
+  std::string last_error;            // "" when the last attempt succeeded
+};
+
+class Fanout {
+ public:
+  Fanout(store::Store& store, std::vector<std::unique_ptr<sinks::Sink>> sinks);
+  ~Fanout();
+  Fanout(const Fanout&) = delete;
+  Fanout& operator=(const Fanout&) = delete;
+
+  void start();
+  // New polls are in the store.
+  void notify();
+  // Out-of-band meter events, queued to every output in order.
+  void meter_info(const sinks::MeterInfo& info);
+  void meter_online(const std::string& meter, bool online);
+  // Delivers what it can within `drain` (outputs that are down keep their backlog in the store
+  // for next time), then closes every output.
+  void stop(std::chrono::milliseconds drain);
+
+  [[nodiscard]] std::vector<SinkHealth> health() const;
+
+  // Retry backoff after a failed delivery: 1 s doubling to this cap.
+  static constexpr std::chrono::seconds kMaxBackoff{60};
+  static constexpr std::size_t kBatch = 100;
+
+ private:
+  struct Worker;
+  void run(Worker& w);
+
+  store::Store& store_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
+}  // namespace kamstrup::daemon

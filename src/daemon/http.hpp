@@ -1,0 +1,37 @@
+// The built-in HTTP server: Prometheus /metrics (register values as gauges plus reader and
+// output health), a small JSON API and a status page. Bound to 127.0.0.1 unless configured.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "daemon/config.hpp"
+#include "daemon/fanout.hpp"
+#include "daemon/status.hpp"
+#include "store/store.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace kamstrup::daemon {
+
+// Prometheus text exposition format 0.0.4 for the current state.
+std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
+                               const std::vector<SinkHealth>& sinks);
+
+class HttpServer {
+ public:
+  // Binds and starts serving on its own thread; throws std::runtime_error naming the address
+  // when it cannot bind.
+  HttpServer(const HttpConfig& cfg, Status& status, Fanout& fanout, store::Store& store);
+  ~HttpServer();
+  void stop();
+
+ private:
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+};
+
+}  // namespace kamstrup::daemon

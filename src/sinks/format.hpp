@@ -1,0 +1,26 @@
+// Shared renderings of a poll for the outputs that write text (console, files, exec, MQTT
+// state). Values are written as raw JSON number tokens from the exact decimal text.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "store/store.hpp"
+
+namespace kamstrup::sinks {
+
+// "2026-11-23T14:25:00.123Z"
+std::string rfc3339_ms(std::int64_t unix_ms);
+
+// {"meter": "heat", "time": "...Z", "source": "poll",
+//  "registers": {"heat_energy": {"id": 60, "value": 55.006, "unit": "MWh"}, ...}}
+// Registers without a number have "value": null and their "text".
+std::string poll_json(const store::Poll& poll);
+
+// "2026-11-23T14:25:00.123Z heat heat_energy=55.006 MWh volume=1875.56 m³ ..."
+std::string poll_text(const store::Poll& poll);
+
+// A JSON string literal.
+std::string json_string(const std::string& s);
+
+}  // namespace kamstrup::sinks

@@ -1,0 +1,121 @@
+// The embedded history: every reading the daemon takes, in SQLite (WAL), and the per-output
+// delivery cursors that make store-and-forward work. A poll is durable once insert() returns:
+// a kill -9 at any moment leaves either the whole poll or none of it.
+//
+// Thread safety: one Store may be used from several threads (the scheduler inserts, each
+// output's delivery thread reads and moves its cursor); calls are serialised internally.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace kamstrup::store {
+
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// One register's value in one poll. Values stay exact decimal text until an output prints them.
+struct Value {
+  std::int32_t register_id = -1;  // KMP register id; -1 for quantities without one (legacy)
+  std::string name;               // catalogue name (heat_energy, ...)
+  std::string value;              // exact decimal text ("55.006"); "" when there is no number
+  std::string text;               // readable text for dates/times/ASCII ("2022-01-12"); or ""
+  std::string unit;               // as the meter sent it ("MWh", "°C", "")
+  bool operator==(const Value&) const = default;
+};
+
+// The readings of one meter from one poll (or one logger record), delivered as a unit.
+struct Poll {
+  std::int64_t seq = 0;         // store order; assigned by insert()
+  std::string meter;            // configured meter name
+  std::int64_t time_ms = 0;     // UTC Unix time of the read, milliseconds
+  std::string source = "poll";  // "poll", or "logger" for backfilled records
+  std::vector<Value> values;
+  bool operator==(const Poll&) const = default;
+};
+
+// One row of `kamstrup history`.
+struct HistoryRow {
+  std::int64_t seq = 0;
+  std::string meter;
+  std::int64_t time_ms = 0;
+  std::string source;
+  Value value;
+};
+
+struct HistoryQuery {
+  std::optional<std::string> meter;
+  std::optional<std::string> register_name;  // catalogue name
+  std::optional<std::int64_t> from_ms;       // inclusive
+  std::optional<std::int64_t> to_ms;         // exclusive
+  std::size_t limit = 0;                     // 0 = no limit
+  // KMP register id, for ids the catalogue does not name (a catalogued id is better matched by
+  // its name, which is indexed). Both set = both must match.
+  std::optional<std::int32_t> register_id;
+};
+
+class Store {
+ public:
+  // The schema this build writes (PRAGMA user_version). Older files are migrated on open; a
+  // newer file is refused rather than misread.
+  static constexpr int kSchemaVersion = 1;
+
+  enum class Access {
+    ReadWrite,  // the daemon: creates the file if needed
+    ReadOnly,   // readers (`kamstrup history`): never creates or changes the file; a missing
+                // file throws, and so do insert(), set_cursor() and delete_before()
+  };
+
+  // Opens or creates the database (parent directory must exist), enables WAL, creates or
+  // migrates the schema. Throws StoreError naming the path.
+  explicit Store(const std::string& path);
+  Store(const std::string& path, Access access);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Appends the poll in one transaction, sets poll.seq and returns it.
+  std::int64_t insert(Poll& poll);
+
+  // Polls with seq > after, oldest first, at most `limit`.
+  std::vector<Poll> polls_after(std::int64_t after, std::size_t limit) const;
+  // The highest seq ever assigned (0 for a new store). Seqs are never reused, also after
+  // delete_before() removed the newest polls, so cursors stay meaningful.
+  std::int64_t last_seq() const;
+
+  // Delivery cursor of an output ("mqtt", "influxdb", ...): the last seq it has confirmed.
+  // An output seen for the first time starts at 0 (it gets the whole retained history).
+  std::int64_t cursor(const std::string& sink) const;
+  void set_cursor(const std::string& sink, std::int64_t seq);
+
+  // Matching rows ordered by poll time, then seq, then the poll's value order. With a limit,
+  // the newest `limit` rows (still oldest first).
+  std::vector<HistoryRow> history(const HistoryQuery& q) const;
+
+  // Deletes polls read before `cutoff_ms`; returns how many polls went.
+  std::size_t delete_before(std::int64_t cutoff_ms);
+
+  // The newest poll's time per meter (for backfill and status), or nullopt.
+  std::optional<std::int64_t> last_time(const std::string& meter) const;
+
+  [[nodiscard]] const std::string& path() const;
+
+  // Meter names that have polls, sorted.
+  std::vector<std::string> meters() const;
+  // PRAGMA user_version of the file.
+  int schema_version() const;
+  // PRAGMA integrity_check: "ok", or SQLite's list of problems.
+  std::string integrity_check() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace kamstrup::store
