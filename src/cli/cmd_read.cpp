@@ -26,8 +26,17 @@ auto guard_port(const MeterOptions& opts, F&& f) {
   try {
     return f();
   } catch (const transport::PortError& e) {
-    throw ExitCode(kExitNoAnswer,
-                   std::string(e.what()) + " (while talking to the meter on " + opts.port + ")");
+    const std::string diagnosis =
+        "the connection to the port was lost and could not be reopened - check the link (ser2net "
+        "host, cable, USB adapter) and try again.";
+    if (opts.json) {
+      std::cout << "{\"port\": " << meter::json_quote(opts.port)
+                << ", \"error\": " << meter::json_quote(e.what())
+                << ", \"failure\": \"PortLost\", \"diagnosis\": " << meter::json_quote(diagnosis)
+                << "}\n";
+    }
+    throw ExitCode(kExitNoAnswer, std::string(e.what()) + " (while talking to the meter on " +
+                                      opts.port + "): " + diagnosis);
   }
 }
 
@@ -65,9 +74,10 @@ void add_read_command(CLI::App& app) {
       std::cout << "name,id,value,unit,text\n";
       for (const auto& rd : result.readings) {
         if (!rd.value) continue;
-        std::cout << rd.name << "," << rd.id << ","
+        std::cout << meter::csv_field(rd.name) << "," << rd.id << ","
                   << (rd.value->number ? rd.value->number->to_string() : "") << ","
-                  << rd.value->unit << "," << rd.value->text << "\n";
+                  << meter::csv_field(rd.value->unit) << "," << meter::csv_field(rd.value->text)
+                  << "\n";
       }
     } else {
       std::cout << meter::read_result_table(result);

@@ -24,11 +24,9 @@ int main(int argc, char** argv) {
   kamstrup::cli::add_scan_command(app);
   kamstrup::cli::add_decode_command(app);
   kamstrup::cli::add_registers_command(app);
-#ifdef KAMSTRUP_HAVE_DAEMON
   kamstrup::cli::add_run_command(app);
   kamstrup::cli::add_config_command(app);
   kamstrup::cli::add_history_command(app);
-#endif
   kamstrup::cli::add_simulate_command(app);
 
   // CLI11 would report an unknown command as "A subcommand is required"; name it instead.

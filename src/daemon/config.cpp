@@ -473,8 +473,13 @@ std::string dump_config(const Config& c) {
     for (std::size_t i = 0; i < m.register_ids.size(); ++i) {
       o << (i ? ", " : "") << kmp::register_name(m.register_ids[i]);
     }
-    o << "]\n    interval: " << m.interval.count() << "ms\n    line: \"" << m.line.to_string()
-      << "\"\n    timeout: " << m.timeout.count() << "ms\n    retries: " << m.retries << "\n";
+    const char* parity = m.line.parity == transport::Parity::None   ? "none"
+                         : m.line.parity == transport::Parity::Even ? "even"
+                                                                    : "odd";
+    o << "]\n    interval: " << m.interval.count() << "ms\n    baud: " << m.line.baud
+      << "\n    parity: " << parity << "\n    databits: " << m.line.data_bits
+      << "\n    stopbits: " << m.line.stop_bits << "\n    timeout: " << m.timeout.count()
+      << "ms\n    retries: " << m.retries << "\n";
   }
   o << "store:\n  path: " << q(c.store.path) << "\n  retention: " << c.store.retention.count()
     << "h\n";

@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <asio/co_spawn.hpp>
@@ -286,6 +287,9 @@ void set_log_level(const std::string& level) {
 }  // namespace
 
 int run(Config config, const RunOptions& options) {
+  // Logs go to stderr: stdout carries the console output (readings), which scripts may parse.
+  if (spdlog::get("kamstrup") == nullptr)
+    spdlog::set_default_logger(spdlog::stderr_color_mt("kamstrup"));
   for (;;) {
     set_log_level(config.log_level);
     spdlog::info("kamstrup run: {} meter(s), history in {} ({})", config.meters.size(),

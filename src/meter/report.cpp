@@ -69,6 +69,16 @@ std::string read_result_json(std::string_view port, std::string_view time, const
          failed + "]}";
 }
 
+std::string csv_field(std::string_view s) {
+  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out.push_back('"');
+    out.push_back(c);
+  }
+  return out + "\"";
+}
+
 std::string display_value(const kmp::RegisterValue& v) {
   if (!v.text.empty()) return v.text;
   if (v.number) return v.number->to_string();

@@ -21,6 +21,9 @@ std::string register_json(std::uint16_t id, const std::string& name, const kmp::
 // The `kamstrup read --json` object.
 std::string read_result_json(std::string_view port, std::string_view time, const ReadResult& r);
 
+// One CSV field (RFC 4180): quoted when it holds a comma, a double quote or a line break.
+std::string csv_field(std::string_view s);
+
 // An aligned table: register, id, value, unit; failures and unsupported ids listed after it.
 std::string read_result_table(const ReadResult& r);
 

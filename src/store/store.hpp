@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -69,7 +70,7 @@ class Store {
   enum class Access {
     ReadWrite,  // the daemon: creates the file if needed
     ReadOnly,   // readers (`kamstrup history`): never creates or changes the file; a missing
-                // file throws, and so do insert(), set_cursor() and delete_before()
+                // file throws, and so do insert(), insert_all(), set_cursor(), delete_before()
   };
 
   // Opens or creates the database (parent directory must exist), enables WAL, creates or
@@ -82,6 +83,9 @@ class Store {
 
   // Appends the poll in one transaction, sets poll.seq and returns it.
   std::int64_t insert(Poll& poll);
+  // Appends several polls (a logger backfill) in one transaction: all or none, in span order,
+  // each poll's seq set. One commit (one fsync) instead of one per poll.
+  void insert_all(std::span<Poll> polls);
 
   // Polls with seq > after, oldest first, at most `limit`.
   std::vector<Poll> polls_after(std::int64_t after, std::size_t limit) const;

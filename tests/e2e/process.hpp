@@ -191,6 +191,21 @@ class Background {
     reap(0);
     return status_;
   }
+  // SIGTERM, then the exit status (128 + signal if it died of one); SIGKILL after 10 s.
+  int terminate_and_wait() {
+    if (pid_ <= 0) return -1;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 500; ++i) {
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    kill_hard();
+    return -1;
+  }
   void kill_hard() {
     if (pid_ <= 0) return;
     kill(pid_, SIGKILL);

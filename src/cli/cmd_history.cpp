@@ -1,0 +1,380 @@
+// `kamstrup history`: what the daemon stored, filtered, as a table, CSV or JSON.
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cli/common.hpp"
+#include "kmp/catalogue.hpp"
+#include "meter/report.hpp"
+#include "store/store.hpp"
+
+namespace kamstrup::cli {
+
+namespace {
+
+constexpr const char* kTimeForms =
+    "use RFC 3339 (2026-11-23T14:00:00Z), a date (2026-11-23, midnight UTC) or a time relative "
+    "to now (-15m, -24h, -7d)";
+
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+std::optional<int> number(std::string_view s) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+// Milliseconds since the epoch of a UTC calendar date, or nullopt for 2026-02-30 and the like.
+std::optional<std::int64_t> date_ms(std::string_view s) {
+  if (s.size() != 10 || s[4] != '-' || s[7] != '-' || !all_digits(s.substr(0, 4)) ||
+      !all_digits(s.substr(5, 2)) || !all_digits(s.substr(8, 2))) {
+    return std::nullopt;
+  }
+  using namespace std::chrono;
+  const year_month_day ymd{year{*number(s.substr(0, 4))},
+                           month{static_cast<unsigned>(*number(s.substr(5, 2)))},
+                           day{static_cast<unsigned>(*number(s.substr(8, 2)))}};
+  if (!ymd.ok()) return std::nullopt;
+  return duration_cast<milliseconds>(sys_days{ymd}.time_since_epoch()).count();
+}
+
+// RFC 3339: date, 'T' (or a space), hh:mm:ss, optional fraction (to the millisecond), then 'Z'
+// or a ±hh:mm offset.
+std::optional<std::int64_t> rfc3339_ms(std::string_view s) {
+  if (s.size() < 20) return std::nullopt;
+  auto day = date_ms(s.substr(0, 10));
+  const char sep = s[10];
+  if (!day || (sep != 'T' && sep != 't' && sep != ' ')) return std::nullopt;
+  std::string_view t = s.substr(11);
+  if (t.size() < 9 || t[2] != ':' || t[5] != ':' || !all_digits(t.substr(0, 2)) ||
+      !all_digits(t.substr(3, 2)) || !all_digits(t.substr(6, 2))) {
+    return std::nullopt;
+  }
+  const int hh = *number(t.substr(0, 2)), mm = *number(t.substr(3, 2)),
+            ss = *number(t.substr(6, 2));
+  if (hh > 23 || mm > 59 || ss > 60) return std::nullopt;  // 60: a leap second
+  t.remove_prefix(8);
+  std::int64_t frac_ms = 0;
+  if (!t.empty() && t[0] == '.') {
+    std::size_t n = 1;
+    while (n < t.size() && t[n] >= '0' && t[n] <= '9') ++n;
+    if (n == 1) return std::nullopt;
+    // Stored times have millisecond resolution; finer digits are truncated.
+    for (std::size_t i = 1; i < 4; ++i) frac_ms = frac_ms * 10 + (i < n ? t[i] - '0' : 0);
+    t.remove_prefix(n);
+  }
+  std::int64_t offset_min = 0;
+  if (t == "Z" || t == "z") {
+  } else if (t.size() == 6 && (t[0] == '+' || t[0] == '-') && t[3] == ':' &&
+             all_digits(t.substr(1, 2)) && all_digits(t.substr(4, 2))) {
+    const int oh = *number(t.substr(1, 2)), om = *number(t.substr(4, 2));
+    if (oh > 23 || om > 59) return std::nullopt;
+    offset_min = (t[0] == '+' ? 1 : -1) * (oh * 60 + om);
+  } else {
+    return std::nullopt;
+  }
+  return *day + ((hh * 60 + mm - offset_min) * 60 + ss) * 1000 + frac_ms;
+}
+
+// "-15m", "-24h", "-7d", "-30s", "-2w": that long before now.
+std::optional<std::int64_t> relative_ms(std::string_view s, std::int64_t now_ms) {
+  if (s.size() < 3 || s[0] != '-' || !all_digits(s.substr(1, s.size() - 2))) return std::nullopt;
+  std::int64_t unit = 0;
+  switch (s.back()) {
+    case 's':
+      unit = 1000;
+      break;
+    case 'm':
+      unit = 60'000;
+      break;
+    case 'h':
+      unit = 3'600'000;
+      break;
+    case 'd':
+      unit = 86'400'000;
+      break;
+    case 'w':
+      unit = 7 * 86'400'000LL;
+      break;
+    default:
+      return std::nullopt;
+  }
+  std::int64_t n = 0;
+  std::string_view digits = s.substr(1, s.size() - 2);
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  // Beyond ~290 million years the product would overflow; nobody means that.
+  if (ec != std::errc{} || n > 100'000LL * 366 * 86'400'000LL / unit) return std::nullopt;
+  return now_ms - n * unit;
+}
+
+std::int64_t parse_time(const std::string& option, const std::string& text) {
+  const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count();
+  std::optional<std::int64_t> ms = text.size() == 10 ? date_ms(text) : std::nullopt;
+  if (!ms) ms = relative_ms(text, now_ms);
+  if (!ms) ms = rfc3339_ms(text);
+  if (!ms) throw ExitCode(kExitUsage, option + ": invalid time '" + text + "': " + kTimeForms);
+  return *ms;
+}
+
+// "2026-11-23T14:00:05Z", with ".123" before the Z when the milliseconds are not zero and
+// `exact` (CSV and JSON keep them; the table is for people).
+std::string format_time(std::int64_t time_ms, bool exact) {
+  using namespace std::chrono;
+  const sys_time<milliseconds> tp{milliseconds{time_ms}};
+  const auto day = floor<days>(tp);
+  const year_month_day ymd{day};
+  const hh_mm_ss hms{floor<milliseconds>(tp - day)};
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
+                static_cast<int>(hms.seconds().count()));
+  std::string out = buf;
+  const auto ms = hms.subseconds().count();
+  if (exact && ms != 0) {
+    std::snprintf(buf, sizeof buf, ".%03d", static_cast<int>(ms));
+    out += buf;
+  }
+  return out + "Z";
+}
+
+// A JSON number token per RFC 8259. The stored text is written as-is when it is one (so
+// 1267650600228229401496703205383000 stays exact); anything else becomes a string rather than
+// invalid JSON.
+bool is_json_number(std::string_view s) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    std::size_t start = i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+    return i > start;
+  };
+  if (i < s.size() && s[i] == '-') ++i;
+  if (i < s.size() && s[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == s.size();
+}
+
+std::string json_value(const std::string& v) {
+  if (v.empty()) return "null";
+  return is_json_number(v) ? v : meter::json_quote(v);
+}
+
+// RFC 4180: quote a field only when it needs it.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string id_text(std::int32_t id) {
+  return id < 0 ? "" : std::to_string(id);
+}
+
+// Display width of UTF-8 text: code points, not bytes ("°C" is 2 wide, 3 bytes).
+std::size_t width(std::string_view s) {
+  std::size_t n = 0;
+  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80 ? 1 : 0;
+  return n;
+}
+std::string pad(std::string s, std::size_t w) {
+  if (std::size_t have = width(s); have < w) s.append(w - have, ' ');
+  return s;
+}
+std::string lpad(std::string s, std::size_t w) {
+  if (std::size_t have = width(s); have < w) s.insert(0, w - have, ' ');
+  return s;
+}
+
+void print_table(const std::vector<store::HistoryRow>& rows) {
+  struct Line {
+    std::string time, meter, reg, value, unit;
+  };
+  std::vector<Line> lines;
+  std::size_t wt = 4, wm = 5, wr = 8, wv = 5;
+  for (const auto& r : rows) {
+    // Dates and clock times are only readable as their text.
+    Line l{format_time(r.time_ms, false), r.meter, r.value.name,
+           r.value.text.empty() ? r.value.value : r.value.text, r.value.unit};
+    wt = std::max(wt, width(l.time));
+    wm = std::max(wm, width(l.meter));
+    wr = std::max(wr, width(l.reg));
+    wv = std::max(wv, width(l.value));
+    lines.push_back(std::move(l));
+  }
+  std::string out = pad("time", wt) + "  " + pad("meter", wm) + "  " + pad("register", wr) + "  " +
+                    lpad("value", wv) + "  unit\n";
+  for (const auto& l : lines) {
+    out += pad(l.time, wt) + "  " + pad(l.meter, wm) + "  " + pad(l.reg, wr) + "  " +
+           lpad(l.value, wv) + (l.unit.empty() ? "" : "  " + l.unit) + "\n";
+  }
+  std::cout << out;
+}
+
+void print_csv(const std::vector<store::HistoryRow>& rows) {
+  std::string out = "time,meter,register,id,value,unit,text,source\n";
+  for (const auto& r : rows) {
+    out += format_time(r.time_ms, true) + "," + csv_field(r.meter) + "," + csv_field(r.value.name) +
+           "," + id_text(r.value.register_id) + "," + csv_field(r.value.value) + "," +
+           csv_field(r.value.unit) + "," + csv_field(r.value.text) + "," + csv_field(r.source) +
+           "\n";
+  }
+  std::cout << out;
+}
+
+void print_json(const std::vector<store::HistoryRow>& rows) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& r = rows[i];
+    out += i == 0 ? "\n  " : ",\n  ";
+    out += "{\"time\": " + meter::json_quote(format_time(r.time_ms, true)) +
+           ", \"meter\": " + meter::json_quote(r.meter) +
+           ", \"register\": " + meter::json_quote(r.value.name) +
+           ", \"id\": " + (r.value.register_id < 0 ? "null" : std::to_string(r.value.register_id)) +
+           ", \"value\": " + json_value(r.value.value) +
+           ", \"unit\": " + meter::json_quote(r.value.unit);
+    if (!r.value.text.empty()) out += ", \"text\": " + meter::json_quote(r.value.text);
+    out += ", \"source\": " + meter::json_quote(r.source) + "}";
+  }
+  out += rows.empty() ? "]\n" : "\n]\n";
+  std::cout << out;
+}
+
+struct HistoryOptions {
+  std::string db = "kamstrup.db";
+  std::string meter;
+  std::string reg;
+  std::string from, to;
+  std::size_t limit = 0;
+  bool csv = false;
+  bool json = false;
+};
+
+// --register: a catalogue name matches by name; an id matches by the catalogue name when there
+// is one (indexed), else by the raw id. Returns false for neither (see resolve_stored_name).
+bool set_register(store::HistoryQuery& q, const std::string& ref) {
+  if (const kmp::RegisterDef* def = kmp::find_register(std::string_view(ref))) {
+    q.register_name = std::string(def->name);
+    return true;
+  }
+  const auto id = kmp::parse_register_ref(ref);
+  if (!id) return false;
+  if (const kmp::RegisterDef* def = kmp::find_register(*id)) {
+    q.register_name = std::string(def->name);
+  } else {
+    q.register_id = *id;
+  }
+  return true;
+}
+
+// A name the catalogue does not know may still be one the daemon stored (a quantity without a
+// KMP register, or a newer catalogue's name); only when the database has none of it is it a
+// typo, reported with suggestions and exit 2.
+void resolve_stored_name(store::HistoryQuery& q, const store::Store& db, const std::string& ref) {
+  store::HistoryQuery probe;
+  probe.register_name = ref;
+  probe.limit = 1;
+  if (db.history(probe).empty()) parse_registers({ref});  // throws ExitCode(2)
+  q.register_name = ref;
+}
+
+}  // namespace
+
+void add_history_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "history",
+      "Show the readings the daemon stored, oldest first. Times are UTC. Exit: 0 ok (also when "
+      "nothing matches), 2 usage error or no usable database.");
+  auto o = std::make_shared<HistoryOptions>();
+  cmd->add_option("--db", o->db, "The daemon's history database (default kamstrup.db)");
+  cmd->add_option("--meter", o->meter, "Only this meter (its configured name)");
+  cmd->add_option("--register", o->reg,
+                  "Only this register: a catalogue name (see `kamstrup registers`) or an id");
+  cmd->add_option("--from", o->from,
+                  "From this time on (inclusive): 2026-11-23T14:00:00Z, 2026-11-23 (midnight "
+                  "UTC), or relative: -15m, -24h, -7d");
+  cmd->add_option("--to", o->to, "Before this time (exclusive); same forms as --from");
+  cmd->add_option("--limit", o->limit, "Only the newest N rows (still printed oldest first)")
+      ->check(CLI::PositiveNumber);
+  auto* csv =
+      cmd->add_flag("--csv", o->csv, "Print CSV: time,meter,register,id,value,unit,text,source");
+  cmd->add_flag("--json", o->json, "Print one JSON array; values are exact JSON numbers")
+      ->excludes(csv);
+  cmd->callback([o] {
+    store::HistoryQuery q;
+    if (!o->meter.empty()) q.meter = o->meter;
+    const bool reg_known = o->reg.empty() || set_register(q, o->reg);
+    if (!o->from.empty()) q.from_ms = parse_time("--from", o->from);
+    if (!o->to.empty()) q.to_ms = parse_time("--to", o->to);
+    if (q.from_ms && q.to_ms && *q.from_ms >= *q.to_ms) {
+      throw ExitCode(kExitUsage, "--from " + o->from + " is not before --to " + o->to);
+    }
+    q.limit = o->limit;
+
+    // Checked first so that the message says what to do; ReadOnly would refuse to create the
+    // file anyway.
+    std::error_code ec;
+    if (!std::filesystem::exists(o->db, ec)) {
+      throw ExitCode(kExitUsage, "no history at " + o->db + " (the daemon creates it; see --db)");
+    }
+    std::vector<store::HistoryRow> rows;
+    std::vector<std::string> meters;
+    try {
+      store::Store db(o->db, store::Store::Access::ReadOnly);
+      if (!reg_known) resolve_stored_name(q, db, o->reg);
+      rows = db.history(q);
+      if (rows.empty() && q.meter) meters = db.meters();
+    } catch (const store::StoreError& e) {
+      throw ExitCode(kExitUsage, e.what());
+    }
+    if (o->json) {
+      print_json(rows);
+    } else if (o->csv) {
+      print_csv(rows);
+    } else if (!rows.empty()) {
+      print_table(rows);
+    }
+    if (rows.empty() && !o->json && !o->csv) {
+      std::string note = "no readings match in " + o->db;
+      if (q.meter && std::find(meters.begin(), meters.end(), *q.meter) == meters.end()) {
+        note += " (no meter '" + *q.meter + "'";
+        if (!meters.empty()) {
+          note += "; meters: ";
+          for (std::size_t i = 0; i < meters.size(); ++i) note += (i != 0 ? ", " : "") + meters[i];
+        }
+        note += ")";
+      }
+      std::cerr << note << "\n";
+    }
+  });
+}
+
+}  // namespace kamstrup::cli

@@ -1,0 +1,53 @@
+// emoncms output: one input/post request per poll,
+//
+//   GET {url}/input/post?node=kamstrup_heat&time=1795443900
+//       &fulljson=%7B%22heat_energy%22%3A55.006%2C%22volume%22%3A1875.56%7D&apikey=KEY
+//
+// - fulljson: {"heat_energy":55.006,"volume":1875.56}, the registers with a number, each as
+//   the exact decimal text (a JSON number token; emoncms inputs are numeric, so text-only
+//   registers are left out, and a poll without any number sends nothing).
+// - time: the poll's read time in Unix seconds (emoncms' resolution), so a replayed backlog
+//   lands at the time it was read, not the time it arrived.
+// - node: `node` for a single meter, "<node>_<meter>" when several meters share the output
+//   (per_meter_node; the daemon sets it when more than one meter is configured).
+// - Accepted = HTTP 200 and the body "ok" (input/post) or {"success": true}; emoncms reports
+//   errors as HTTP 200 with another body ("Error: ...", {"success": false, ...}), which
+//   becomes a SinkError with that body. The apikey is never shown in error messages.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "sinks/http_client.hpp"
+#include "sinks/sink.hpp"
+
+namespace kamstrup::sinks {
+
+// Same field names as daemon::EmoncmsSection, plus per_meter_node (from the meter count).
+struct EmoncmsConfig {
+  std::string url;  // e.g. http://emonpi.local/emoncms (the input/post path is appended)
+  std::string apikey;
+  std::string node = "kamstrup";
+  bool per_meter_node = true;  // node "<node>_<meter>"; false: just "<node>" (one meter)
+  std::chrono::milliseconds timeout{10000};
+};
+
+class EmoncmsSink : public Sink {
+ public:
+  explicit EmoncmsSink(EmoncmsConfig config);
+  [[nodiscard]] std::string id() const override { return "emoncms"; }
+  void deliver(std::span<const store::Poll> polls) override;
+
+  // The node a meter's inputs go to.
+  [[nodiscard]] std::string node_for(const std::string& meter) const;
+
+ private:
+  EmoncmsConfig cfg_;
+  std::string base_;
+  http::HttpClient client_;
+};
+
+// {"heat_energy":55.006,...}: the poll's numeric registers, or "" when it has none.
+std::string emoncms_fulljson(const store::Poll& poll);
+
+}  // namespace kamstrup::sinks

@@ -1,0 +1,69 @@
+// InfluxDB output: line protocol over HTTP, InfluxDB 1.x (/write) or 2.x (/api/v2/write).
+//
+//   kamstrup,meter=heat,serial=6543210,source=poll heat_energy=55.006,volume=1875.56 1795443900123
+//
+// - One point per poll, timestamp = the poll's read time in ms (precision=ms). A replay after an
+//   outage writes the same series + timestamp again, which InfluxDB treats as an overwrite, so
+//   at-least-once delivery never duplicates points.
+// - Tags: meter (configured name), serial (from meter_info(); omitted until the meter's serial
+//   is known, e.g. for backlog replayed right after a restart before the meter first answered:
+//   those points land in the series without the serial tag), source (poll | logger).
+// - Fields: <register>=<exact decimal> for each register with a number, written as the exact
+//   decimal text, which is a valid line-protocol float literal (never through a double, no "i"
+//   suffix: every numeric field is a float, so the field type never changes between polls);
+//   <register>_text="..." (string field) for each register with a text (dates, times, ASCII).
+//   A poll without any number or text writes nothing.
+// - Escaping per the line protocol: measurement "," and " "; tag keys/values and field keys
+//   ",", "=" and " "; string values "\"" and "\\". Newlines cannot be escaped in keys or tag
+//   values and become spaces there (meter and register names never contain any).
+// - Batches of at most `batch` polls per request. 2xx = accepted; any other status (4xx bad
+//   data or auth, 429, 5xx) or no answer → SinkError naming the endpoint, with the server's
+//   message. A 4xx for bad data will fail again on retry: the message says so.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <map>
+#include <string>
+
+#include "sinks/http_client.hpp"
+#include "sinks/sink.hpp"
+
+namespace kamstrup::sinks {
+
+// Same field names as daemon::InfluxSection. API version: `bucket` set → 2.x (org, bucket,
+// token); otherwise 1.x (database, optional username/password as HTTP basic auth).
+struct InfluxConfig {
+  std::string url = "http://127.0.0.1:8086";
+  std::string database;            // v1
+  std::string username, password;  // v1 (optional)
+  std::string org, bucket, token;  // v2
+  std::string measurement = "kamstrup";
+  std::size_t batch = 500;  // polls per request; 0 = 1
+  std::chrono::milliseconds timeout{10000};
+};
+
+class InfluxSink : public Sink {
+ public:
+  // Throws std::invalid_argument when neither a v1 database nor a v2 bucket+org is given.
+  explicit InfluxSink(InfluxConfig config);
+  [[nodiscard]] std::string id() const override { return "influxdb"; }
+  void deliver(std::span<const store::Poll> polls) override;
+  void meter_info(const MeterInfo& info) override;
+
+  // The write endpoint (with query string), e.g. "http://h:8086/write?db=k&precision=ms".
+  [[nodiscard]] const std::string& write_url() const { return write_url_; }
+
+ private:
+  InfluxConfig cfg_;
+  std::string write_url_;
+  http::HttpClient client_;
+  std::map<std::string, std::string> serials_;  // meter name → serial
+};
+
+// One poll as one line of line protocol (no trailing newline), or "" when the poll has no field.
+// `serial` "" omits the serial tag.
+std::string influx_line(const store::Poll& poll, const std::string& measurement,
+                        const std::string& serial);
+
+}  // namespace kamstrup::sinks

@@ -1,0 +1,126 @@
+// `kamstrup run` as a real process against its built-in simulated meter: a kill -9 at an
+// arbitrary moment loses nothing that was acknowledged (every poll an output printed is in the
+// history after a restart), the restarted daemon delivers what the killed one had stored but
+// not yet delivered, SIGTERM exits 0, and a bad configuration stops start-up with exit 2.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <thread>
+
+#include "../e2e/process.hpp"
+
+using namespace kamstrup::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string kBin = KAMSTRUP_BINARY;
+
+std::set<std::string> printed_poll_times(const std::string& out) {
+  // Console text lines: "<RFC 3339 ms time> <meter>  register=value ..."
+  static const std::regex kLine(R"((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) heat  heat_energy=)");
+  std::set<std::string> times;
+  for (auto it = std::sregex_iterator(out.begin(), out.end(), kLine); it != std::sregex_iterator();
+       ++it) {
+    times.insert((*it)[1].str());
+  }
+  return times;
+}
+
+std::size_t count_of(const Background& b) {
+  return printed_poll_times(b.out()).size();
+}
+
+TEST(Run, KillNineLosesNothingAcknowledged) {
+  TempDir dir;
+  const std::string config = dir / "k.yaml";
+  std::ofstream(config) << "meters:\n  - name: heat\n    port: sim:multical403\n    interval: 1s\n"
+                        << "store:\n  path: " << (dir / "k.db") << "\nconsole:\n  format: text\n";
+  std::set<std::string> printed;
+  for (int round = 0; round < 3; ++round) {
+    Background daemon({kBin, "run", "--config", config}, dir / ("run" + std::to_string(round)));
+    std::size_t want = 2 + static_cast<std::size_t>(round);
+    for (int i = 0; i < 400 && count_of(daemon) < want; ++i) std::this_thread::sleep_for(25ms);
+    ASSERT_GE(count_of(daemon), want) << daemon.err();
+    // Kill somewhere inside the next poll cycle, not just right after a print.
+    std::this_thread::sleep_for(std::chrono::milliseconds(137 * (round + 1)));
+    daemon.kill_hard();
+    auto times = printed_poll_times(daemon.out());
+    printed.insert(times.begin(), times.end());
+  }
+  auto r = run({kBin, "history", "--db", dir / "k.db", "--json", "--register", "heat_energy"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto rows = nlohmann::json::parse(r.out);
+  std::set<std::string> stored;
+  for (const auto& row : rows) stored.insert(row.at("time").get<std::string>());
+  for (const auto& t : printed)
+    EXPECT_EQ(stored.count(t), 1U) << "printed but not in the history: " << t;
+  EXPECT_GE(stored.size(), printed.size());
+
+  // Every stored poll has all eight registers of the default read list (no torn polls).
+  auto all = run({kBin, "history", "--db", dir / "k.db", "--json"});
+  ASSERT_EQ(all.status, 0);
+  std::map<std::string, int> per_poll;
+  for (const auto& row : nlohmann::json::parse(all.out))
+    ++per_poll[row.at("time").get<std::string>()];
+  for (const auto& [t, n] : per_poll) EXPECT_EQ(n, 8) << t;
+
+  // A clean run afterwards delivers whatever the killed daemons stored but had not printed.
+  Background last({kBin, "run", "--config", config}, dir / "last");
+  for (int i = 0; i < 400 && count_of(last) < 1; ++i) std::this_thread::sleep_for(25ms);
+  last.stop();
+  auto again = printed_poll_times(last.out());
+  printed.insert(again.begin(), again.end());
+  for (const auto& t : stored)
+    EXPECT_EQ(printed.count(t), 1U) << "stored but never delivered: " << t;
+}
+
+TEST(Run, SigtermExitsCleanly) {
+  TempDir dir;
+  const std::string config = dir / "k.yaml";
+  std::ofstream(config) << "meters:\n  - name: heat\n    port: sim:multical403\n    interval: 1s\n"
+                        << "store:\n  path: " << (dir / "k.db") << "\nconsole: {}\n";
+  Background daemon({kBin, "run", "--config", config}, dir / "run");
+  for (int i = 0; i < 400 && count_of(daemon) < 1; ++i) std::this_thread::sleep_for(25ms);
+  ASSERT_GE(count_of(daemon), 1U) << daemon.err();
+  EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
+  EXPECT_NE(daemon.err().find("stopped"), std::string::npos);
+}
+
+TEST(Run, BadConfigStopsBeforeAnythingOpens) {
+  TempDir dir;
+  const std::string config = dir / "bad.yaml";
+  std::ofstream(config) << "meters:\n  - name: heat\n    port: /dev/ttyUSB0\n    interval: often\n";
+  auto r = run({kBin, "run", "--config", config});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err,
+            "kamstrup: meters[0].interval: expected a duration like 500ms, 60s, 15m, 1h or 30d, "
+            "got 'often'\n");
+  EXPECT_FALSE(std::filesystem::exists(dir / "kamstrup.db"));
+  auto check = run({kBin, "config", "check", config});
+  EXPECT_EQ(check.status, 2);
+  EXPECT_EQ(check.err, r.err);
+  auto missing = run({kBin, "run", "--config", dir / "nope.yaml"});
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.err.find("nope.yaml: cannot read"), std::string::npos);
+}
+
+TEST(Run, ConfigCheckPrintsTheEffectiveConfigWithSecretsMasked) {
+  TempDir dir;
+  const std::string config = dir / "k.yaml";
+  std::ofstream(config)
+      << "meters:\n  - name: heat\n    port: /dev/ttyUSB0\n"
+      << "mqtt:\n  url: mqtt://127.0.0.1:1883\n  username: u\n  password: hunter2\n";
+  auto r = run({kBin, "config", "check", config});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("password: \"********\""), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("hunter2"), std::string::npos);
+  EXPECT_NE(
+      r.out.find(
+          "registers: [heat_energy, volume, temp1, temp2, temp_diff, flow, power, hour_counter]"),
+      std::string::npos);
+}
+
+}  // namespace

@@ -1,0 +1,855 @@
+// HTTP outputs.
+//
+// InfluxDB 1.x: against a real influxd (Debian package influxdb, /usr/bin/influxd) started by the
+// suite with its own config, ports and data directories in a temp dir; points are read back with
+// InfluxQL.
+//
+// InfluxDB 2.x, Domoticz and emoncms: no packaged server exists for these in Debian, so a local
+// cpp-httplib server stands in: it records every request (method, path, raw target, query
+// parameters, headers, body) and returns canned answers modelled on the real servers' (204 for
+// /api/v2/write, {"status" : "OK", ...} for Domoticz, "ok" for emoncms' input/post).
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sinks/domoticz.hpp"
+#include "sinks/emoncms.hpp"
+#include "sinks/http_client.hpp"
+#include "sinks/influxdb.hpp"
+
+namespace fs = std::filesystem;
+using kamstrup::sinks::DomoticzConfig;
+using kamstrup::sinks::DomoticzSink;
+using kamstrup::sinks::EmoncmsConfig;
+using kamstrup::sinks::EmoncmsSink;
+using kamstrup::sinks::InfluxConfig;
+using kamstrup::sinks::InfluxSink;
+using kamstrup::sinks::MeterInfo;
+using kamstrup::sinks::SinkError;
+using kamstrup::store::Poll;
+using kamstrup::store::Value;
+namespace http = kamstrup::sinks::http;
+
+namespace {
+
+// ---------------------------------------------------------------- helpers
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "kamstrup-http-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  [[nodiscard]] std::string operator/(const std::string& name) const {
+    return (path_ / name).string();
+  }
+
+ private:
+  fs::path path_;
+};
+
+// A port nothing listens on right now (bound to 0, read back, released).
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw std::runtime_error("bind failed");
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void deliver(kamstrup::sinks::Sink& s, const std::vector<Poll>& polls) {
+  s.deliver(std::span<const Poll>(polls.data(), polls.size()));
+}
+
+std::string what_of(kamstrup::sinks::Sink& s, const std::vector<Poll>& polls) {
+  try {
+    deliver(s, polls);
+  } catch (const SinkError& e) {
+    return e.what();
+  }
+  return "(no SinkError)";
+}
+
+// 2026-11-23T14:25:00.123Z
+constexpr std::int64_t kT1 = 1795443900123;
+
+// Values with at most 15 significant digits, so the double InfluxDB stores (and its JSON
+// answer) converts back to exactly the number the text names: comparing strtod(text) with
+// the returned double is an exact check of the value written.
+Poll heat_poll(std::int64_t t = kT1) {
+  Poll p;
+  p.seq = 1;
+  p.meter = "heat";
+  p.time_ms = t;
+  p.source = "poll";
+  p.values = {
+      Value{60, "heat_energy", "55.006", "", "MWh"}, Value{68, "volume", "1875.56", "", "m³"},
+      Value{86, "temp1", "-0.50", "", "°C"},         Value{80, "power", "0.0", "", "kW"},
+      Value{-1, "big", "123456789012.345", "", ""},  Value{1002, "clock", "", "14:25:00", ""},
+  };
+  return p;
+}
+
+Poll cool_poll(std::int64_t t = kT1) {
+  Poll p;
+  p.seq = 2;
+  p.meter = "cool";
+  p.time_ms = t;
+  p.source = "logger";
+  p.values = {Value{60, "heat_energy", "7", "", "MWh"}};
+  return p;
+}
+
+std::string basic(const std::string& user, const std::string& pass) {
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string in = user + ":" + pass, out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned n = static_cast<unsigned>(static_cast<unsigned char>(in[i])) << 16 |
+                 static_cast<unsigned>(static_cast<unsigned char>(in[i + 1])) << 8 |
+                 static_cast<unsigned char>(in[i + 2]);
+    for (int k = 18; k >= 0; k -= 6) out += kB64[(n >> k) & 63];
+  }
+  if (i < in.size()) {
+    unsigned n = static_cast<unsigned>(static_cast<unsigned char>(in[i])) << 16;
+    if (i + 1 < in.size()) n |= static_cast<unsigned>(static_cast<unsigned char>(in[i + 1])) << 8;
+    out += kB64[(n >> 18) & 63];
+    out += kB64[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kB64[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return "Basic " + out;
+}
+
+// ---------------------------------------------------------------- recording HTTP server
+
+struct Recorded {
+  std::string method, path, target, body;
+  httplib::Headers headers;
+  httplib::Params params;
+  [[nodiscard]] std::string header(const std::string& k) const {
+    auto it = headers.find(k);
+    return it == headers.end() ? "(none)" : it->second;
+  }
+  [[nodiscard]] std::string param(const std::string& k) const {
+    auto it = params.find(k);
+    return it == params.end() ? "(none)" : it->second;
+  }
+};
+
+class Recorder {
+ public:
+  using Answer = std::function<void(const httplib::Request&, httplib::Response&)>;
+
+  Recorder() {
+    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
+      Answer a;
+      {
+        std::lock_guard lock(mu_);
+        requests_.push_back({req.method, req.path, req.target, req.body, req.headers, req.params});
+        a = answer_;
+      }
+      a(req, res);
+    };
+    svr_.Get(".*", handler);
+    svr_.Post(".*", handler);
+    port_ = svr_.bind_to_any_port("127.0.0.1");
+    if (port_ <= 0) throw std::runtime_error("recorder: cannot bind");
+    thread_ = std::thread([this] { svr_.listen_after_bind(); });
+    // Bounded wait for the accept loop, so stop() in the destructor cannot miss it.
+    for (int i = 0; i < 5000 && !svr_.is_running(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~Recorder() {
+    svr_.stop();
+    thread_.join();
+  }
+  Recorder(const Recorder&) = delete;
+  Recorder& operator=(const Recorder&) = delete;
+
+  void answer(int status, const std::string& body, const std::string& type = "application/json") {
+    set([status, body, type](const httplib::Request&, httplib::Response& res) {
+      res.status = status;
+      res.set_content(body, type.c_str());
+    });
+  }
+  void set(Answer a) {
+    std::lock_guard lock(mu_);
+    answer_ = std::move(a);
+  }
+  std::vector<Recorded> requests() {
+    std::lock_guard lock(mu_);
+    return requests_;
+  }
+  void clear() {
+    std::lock_guard lock(mu_);
+    requests_.clear();
+  }
+  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  httplib::Server svr_;
+  int port_ = -1;
+  std::thread thread_;
+  std::mutex mu_;
+  std::vector<Recorded> requests_;
+  Answer answer_ = [](const httplib::Request&, httplib::Response& res) { res.status = 204; };
+};
+
+// ---------------------------------------------------------------- a real influxd
+
+class Influxd {
+ public:
+  Influxd() : http_port_(free_port()), rpc_port_(free_port()) {
+    config_ = dir_ / "influxdb.conf";
+    // Everything but the HTTP API off; all state in the temp dir; loopback only.
+    std::ofstream(config_) << "reporting-disabled = true\n"
+                           << "bind-address = \"127.0.0.1:" << rpc_port_ << "\"\n"
+                           << "[meta]\n  dir = \"" << dir_ / "meta"
+                           << "\"\n"
+                           << "[data]\n  dir = \"" << dir_ / "data"
+                           << "\"\n"
+                           << "  wal-dir = \"" << dir_ / "wal"
+                           << "\"\n"
+                           << "  query-log-enabled = false\n"
+                           << "[http]\n  enabled = true\n"
+                           << "  bind-address = \"127.0.0.1:" << http_port_ << "\"\n"
+                           << "  log-enabled = false\n"
+                           << "[monitor]\n  store-enabled = false\n"
+                           << "[continuous_queries]\n  enabled = false\n"
+                           << "[subscriber]\n  enabled = false\n"
+                           << "[logging]\n  level = \"warn\"\n";
+  }
+  ~Influxd() { stop(); }
+  Influxd(const Influxd&) = delete;
+  Influxd& operator=(const Influxd&) = delete;
+
+  void start() {
+    if (pid_ > 0) return;
+    std::string log = dir_ / "influxd.log";
+    pid_t pid = ::fork();
+    if (pid < 0) throw std::runtime_error("fork failed");
+    if (pid == 0) {
+      // Dies with the test process, whatever happens to it.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      ::execl("/usr/bin/influxd", "influxd", "-config", config_.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    pid_ = pid;
+    // Bounded wait for /ping → 204 (startup takes well under a second here).
+    httplib::Client cli("127.0.0.1", http_port_);
+    cli.set_connection_timeout(1, 0);
+    for (int i = 0; i < 600; ++i) {
+      auto res = cli.Get("/ping");
+      if (res && res->status == 204) return;
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("influxd exited during startup:\n" + slurp(log));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    throw std::runtime_error("influxd did not answer /ping:\n" + slurp(log));
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    for (int i = 0; i < 200; ++i) {  // up to 10 s for a clean shutdown, then SIGKILL
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
+
+  nlohmann::json query(const std::string& q, const std::string& db = "") {
+    httplib::Client cli("127.0.0.1", http_port_);
+    httplib::Params params{{"q", q}, {"epoch", "ms"}};
+    if (!db.empty()) params.emplace("db", db);
+    auto res = cli.Post("/query", params);
+    if (!res) throw std::runtime_error("influxd query failed: " + q);
+    if (res->status != 200)
+      throw std::runtime_error("influxd query: HTTP " + std::to_string(res->status) + res->body);
+    return nlohmann::json::parse(res->body);
+  }
+
+  void create_database(const std::string& db) { query("CREATE DATABASE \"" + db + "\""); }
+
+  // SELECT * FROM kamstrup as rows of column → value.
+  std::vector<std::map<std::string, nlohmann::json>> points(const std::string& db) {
+    auto j = query("SELECT * FROM kamstrup", db);
+    std::vector<std::map<std::string, nlohmann::json>> out;
+    const auto& result = j.at("results").at(0);
+    if (!result.contains("series")) return out;
+    for (const auto& series : result.at("series")) {
+      const auto& cols = series.at("columns");
+      for (const auto& row : series.at("values")) {
+        std::map<std::string, nlohmann::json> m;
+        for (std::size_t i = 0; i < cols.size(); ++i) m[cols[i].get<std::string>()] = row[i];
+        out.push_back(std::move(m));
+      }
+    }
+    return out;
+  }
+
+ private:
+  TempDir dir_;
+  int http_port_;
+  int rpc_port_;
+  std::string config_;
+  pid_t pid_ = -1;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------- http_client
+
+TEST(HttpClient, UrlEncodeAndRedact) {
+  EXPECT_EQ(http::url_encode("a b/c?d=e&f~g_h.i-j{\"x\":1}"),
+            "a%20b%2Fc%3Fd%3De%26f~g_h.i-j%7B%22x%22%3A1%7D");
+  EXPECT_EQ(http::url_encode("m³"), "m%C2%B3");
+  EXPECT_EQ(http::redact_url("http://u:pw@h:1/x?apikey=abc&node=1&token=t&u=me&p=pw"),
+            "http://h:1/x?apikey=***&node=1&token=***&u=***&p=***");
+  EXPECT_EQ(http::redact_url("http://h/x"), "http://h/x");
+  EXPECT_EQ(http::trim_base_url("http://h:8086//"), "http://h:8086");
+}
+
+TEST(HttpClient, SendsMethodHeadersBodyAndAuthAndReturnsStatusAndBody) {
+  Recorder rec;
+  rec.answer(201, "created!", "text/plain");
+  http::HttpClient c;
+  auto r = c.request("POST", rec.url() + "/p?x=1", {"X-Test: yes"}, "the body",
+                     http::BasicAuth{"user", "pass"});
+  EXPECT_EQ(r.status, 201);
+  EXPECT_EQ(r.body, "created!");
+  auto r2 = c.request("GET", rec.url() + "/g");  // the same handle, reused
+  EXPECT_EQ(r2.status, 201);
+  auto reqs = rec.requests();
+  ASSERT_EQ(reqs.size(), 2U);
+  EXPECT_EQ(reqs[0].method, "POST");
+  EXPECT_EQ(reqs[0].path, "/p");
+  EXPECT_EQ(reqs[0].param("x"), "1");
+  EXPECT_EQ(reqs[0].header("X-Test"), "yes");
+  EXPECT_EQ(reqs[0].header("Authorization"), basic("user", "pass"));
+  EXPECT_EQ(reqs[0].body, "the body");
+  EXPECT_EQ(reqs[1].method, "GET");
+  EXPECT_EQ(reqs[1].header("Authorization"), "(none)");
+  EXPECT_EQ(reqs[1].body, "");
+}
+
+TEST(HttpClient, ConnectionRefusedIsAnHttpErrorWithTheRedactedUrl) {
+  http::HttpClient c;
+  std::string url = "http://127.0.0.1:" + std::to_string(free_port()) + "/x?apikey=secret";
+  try {
+    c.request("GET", url);
+    FAIL() << "expected HttpError";
+  } catch (const http::HttpError& e) {
+    std::string what = e.what();
+    EXPECT_NE(what.find("GET http://127.0.0.1:"), std::string::npos) << what;
+    EXPECT_NE(what.find("apikey=***"), std::string::npos) << what;
+    EXPECT_EQ(what.find("secret"), std::string::npos) << what;
+    EXPECT_FALSE(e.reason().empty());
+  }
+}
+
+TEST(HttpClient, TimeoutIsAnHttpError) {
+  Recorder rec;
+  rec.set([](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    res.status = 204;
+  });
+  http::HttpClient c(std::chrono::milliseconds(200));
+  EXPECT_THROW(c.request("GET", rec.url() + "/slow"), http::HttpError);
+}
+
+// ---------------------------------------------------------------- InfluxDB line protocol
+
+TEST(InfluxLine, FieldsTagsAndTimestamp) {
+  EXPECT_EQ(kamstrup::sinks::influx_line(heat_poll(), "kamstrup", "6543210"),
+            "kamstrup,meter=heat,serial=6543210,source=poll heat_energy=55.006,volume=1875.56,"
+            "temp1=-0.50,power=0.0,big=123456789012.345,clock_text=\"14:25:00\" 1795443900123");
+  EXPECT_EQ(kamstrup::sinks::influx_line(cool_poll(), "kamstrup", ""),
+            "kamstrup,meter=cool,source=logger heat_energy=7 1795443900123");
+}
+
+TEST(InfluxLine, Escaping) {
+  Poll p;
+  p.meter = "a b,c=d";
+  p.time_ms = 5;
+  p.source = "poll";
+  p.values = {Value{-1, "x y=z,w", "1.5", "say \"hi\" \\o/", ""}};
+  EXPECT_EQ(kamstrup::sinks::influx_line(p, "my meas,x=1", ""),
+            R"(my\ meas\,x=1,meter=a\ b\,c\=d,source=poll x\ y\=z\,w=1.5,)"
+            R"(x\ y\=z\,w_text="say \"hi\" \\o/" 5)");
+}
+
+TEST(InfluxLine, NothingForAPollWithoutFields) {
+  Poll p;
+  p.meter = "heat";
+  p.values = {Value{1, "x", "", "", "kWh"}, Value{2, "y", "1e5", "", ""}};
+  EXPECT_EQ(kamstrup::sinks::influx_line(p, "kamstrup", ""), "");
+}
+
+TEST(InfluxSink, RejectsAConfigWithoutDatabaseOrBucket) {
+  EXPECT_THROW(InfluxSink(InfluxConfig{}), std::invalid_argument);
+  InfluxConfig v2;
+  v2.bucket = "b";
+  EXPECT_THROW(InfluxSink{v2}, std::invalid_argument);  // no org
+}
+
+// ---------------------------------------------------------------- InfluxDB 1.x, real server
+
+class InfluxV1 : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new Influxd();
+    server_->start();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  static InfluxConfig config(const std::string& db) {
+    InfluxConfig c;
+    c.url = server_->url() + "/";  // a trailing slash is tolerated
+    c.database = db;
+    return c;
+  }
+  static Influxd* server_;
+};
+Influxd* InfluxV1::server_ = nullptr;
+
+TEST_F(InfluxV1, WritesExactValuesTagsAndTimestamps) {
+  server_->create_database("exact");
+  InfluxSink sink(config("exact"));
+  EXPECT_EQ(sink.id(), "influxdb");
+  MeterInfo info;
+  info.name = "heat";
+  info.serial = "6543210";
+  sink.meter_info(info);
+  deliver(sink, {heat_poll(), cool_poll(kT1 + 1000)});
+
+  auto pts = server_->points("exact");
+  ASSERT_EQ(pts.size(), 2U);
+  // Ordered by time: heat, then cool.
+  auto& h = pts[0];
+  EXPECT_EQ(h["time"].get<std::int64_t>(), kT1);
+  EXPECT_EQ(h["meter"], "heat");
+  EXPECT_EQ(h["serial"], "6543210");
+  EXPECT_EQ(h["source"], "poll");
+  for (const auto& v : heat_poll().values) {
+    if (v.value.empty()) continue;
+    ASSERT_TRUE(h[v.name].is_number()) << v.name << ": " << h[v.name];
+    EXPECT_EQ(h[v.name].get<double>(), std::strtod(v.value.c_str(), nullptr)) << v.name;
+  }
+  EXPECT_EQ(h["clock_text"], "14:25:00");
+
+  auto& c = pts[1];
+  EXPECT_EQ(c["time"].get<std::int64_t>(), kT1 + 1000);
+  EXPECT_EQ(c["meter"], "cool");
+  EXPECT_TRUE(c["serial"].is_null());  // not known yet: tag omitted
+  EXPECT_EQ(c["source"], "logger");
+  EXPECT_EQ(c["heat_energy"].get<double>(), 7.0);
+}
+
+TEST_F(InfluxV1, ReplayOverwritesInsteadOfDuplicating) {
+  server_->create_database("replay");
+  InfluxSink sink(config("replay"));
+  std::vector<Poll> polls = {heat_poll(kT1), heat_poll(kT1 + 60000), cool_poll(kT1)};
+  deliver(sink, polls);
+  deliver(sink, polls);  // the fan-out retrying after a lost acknowledgement
+  InfluxSink restarted(config("replay"));
+  deliver(restarted, polls);
+  EXPECT_EQ(server_->points("replay").size(), 3U);
+}
+
+TEST_F(InfluxV1, BatchesReachTheServerCompletely) {
+  server_->create_database("batches");
+  InfluxConfig c = config("batches");
+  c.batch = 2;
+  InfluxSink sink(c);
+  std::vector<Poll> polls;
+  for (int i = 0; i < 5; ++i) polls.push_back(heat_poll(kT1 + i * 1000));
+  deliver(sink, polls);
+  auto pts = server_->points("batches");
+  ASSERT_EQ(pts.size(), 5U);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(pts[static_cast<std::size_t>(i)]["time"], kT1 + i * 1000);
+}
+
+TEST_F(InfluxV1, UnknownDatabaseIsASinkErrorWithTheServersMessage) {
+  InfluxSink sink(config("does_not_exist"));
+  std::string what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("influxdb: POST " + server_->url() + "/write?db=does_not_exist"),
+            std::string::npos)
+      << what;
+  EXPECT_NE(what.find("HTTP 404"), std::string::npos) << what;
+  EXPECT_NE(what.find("database not found"), std::string::npos) << what;
+}
+
+TEST_F(InfluxV1, ServerDownIsASinkErrorAndRecoveryWorks) {
+  server_->create_database("outage");
+  InfluxSink sink(config("outage"));
+  deliver(sink, {heat_poll(kT1)});
+
+  server_->stop();
+  std::string what = what_of(sink, {heat_poll(kT1 + 1000)});
+  EXPECT_NE(what.find("influxdb: POST " + server_->url() + "/write?db=outage&precision=ms"),
+            std::string::npos)
+      << what;
+
+  server_->start();
+  deliver(sink, {heat_poll(kT1 + 1000)});  // the same sink, reconnecting
+  auto pts = server_->points("outage");
+  ASSERT_EQ(pts.size(), 2U);
+  EXPECT_EQ(pts[1]["time"], kT1 + 1000);
+}
+
+// ---------------------------------------------------------------- InfluxDB 2.x, recorder
+
+TEST(InfluxV2, WritesBatchesWithTokenAuth) {
+  Recorder rec;
+  InfluxConfig c;
+  c.url = rec.url();
+  c.org = "my org";
+  c.bucket = "heat&co";
+  c.token = "s3cr3t-token";
+  c.measurement = "meters";
+  c.batch = 2;
+  InfluxSink sink(c);
+  EXPECT_EQ(sink.write_url(),
+            rec.url() + "/api/v2/write?org=my%20org&bucket=heat%26co&precision=ms");
+  MeterInfo info;
+  info.name = "heat";
+  info.serial = "42";
+  sink.meter_info(info);
+  std::vector<Poll> polls;
+  for (int i = 0; i < 5; ++i) polls.push_back(heat_poll(kT1 + i));
+  deliver(sink, polls);
+
+  auto reqs = rec.requests();
+  ASSERT_EQ(reqs.size(), 3U);  // 2 + 2 + 1 polls
+  for (const auto& r : reqs) {
+    EXPECT_EQ(r.method, "POST");
+    EXPECT_EQ(r.path, "/api/v2/write");
+    EXPECT_EQ(r.target, "/api/v2/write?org=my%20org&bucket=heat%26co&precision=ms");
+    EXPECT_EQ(r.param("org"), "my org");
+    EXPECT_EQ(r.param("bucket"), "heat&co");
+    EXPECT_EQ(r.param("precision"), "ms");
+    EXPECT_EQ(r.header("Authorization"), "Token s3cr3t-token");
+    EXPECT_EQ(r.header("Content-Type"), "text/plain; charset=utf-8");
+  }
+  auto line = [](std::int64_t t) {
+    return "meters,meter=heat,serial=42,source=poll heat_energy=55.006,volume=1875.56,"
+           "temp1=-0.50,power=0.0,big=123456789012.345,clock_text=\"14:25:00\" " +
+           std::to_string(t) + "\n";
+  };
+  EXPECT_EQ(reqs[0].body, line(kT1) + line(kT1 + 1));
+  EXPECT_EQ(reqs[1].body, line(kT1 + 2) + line(kT1 + 3));
+  EXPECT_EQ(reqs[2].body, line(kT1 + 4));
+}
+
+TEST(InfluxV2, ErrorStatusesAreSinkErrorsWithTheBody) {
+  Recorder rec;
+  InfluxConfig c;
+  c.url = rec.url();
+  c.org = "o";
+  c.bucket = "b";
+  c.token = "t";
+  InfluxSink sink(c);
+
+  rec.answer(400, R"({"code":"invalid","message":"unable to parse 'x'"})");
+  std::string what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("influxdb: POST " + rec.url() + "/api/v2/write?org=o&bucket=b"),
+            std::string::npos)
+      << what;
+  EXPECT_NE(what.find("HTTP 400 (the server rejected the data"), std::string::npos) << what;
+  EXPECT_NE(what.find("unable to parse 'x'"), std::string::npos) << what;
+
+  rec.answer(401, R"({"code":"unauthorized","message":"unauthorized access"})");
+  what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("HTTP 401 (authentication failed)"), std::string::npos) << what;
+
+  rec.answer(429, "slow down", "text/plain");
+  what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("HTTP 429: slow down"), std::string::npos) << what;
+
+  rec.answer(503, "overloaded", "text/plain");
+  what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("HTTP 503: overloaded"), std::string::npos) << what;
+
+  rec.answer(204, "");
+  EXPECT_NO_THROW(deliver(sink, {heat_poll()}));
+}
+
+TEST(InfluxV1Recorded, BasicAuthAndPath) {
+  Recorder rec;
+  InfluxConfig c;
+  c.url = rec.url();
+  c.database = "k db";
+  c.username = "writer";
+  c.password = "pa:ss";
+  InfluxSink sink(c);
+  deliver(sink, {cool_poll()});
+  auto reqs = rec.requests();
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].target, "/write?db=k%20db&precision=ms");
+  EXPECT_EQ(reqs[0].header("Authorization"), basic("writer", "pa:ss"));
+  EXPECT_EQ(reqs[0].body, "kamstrup,meter=cool,source=logger heat_energy=7 1795443900123\n");
+}
+
+TEST(InfluxV1Recorded, PollsWithoutFieldsSendNothing) {
+  Recorder rec;
+  InfluxConfig c;
+  c.url = rec.url();
+  c.database = "k";
+  InfluxSink sink(c);
+  Poll empty = cool_poll();
+  empty.values = {Value{1, "x", "", "", ""}};
+  deliver(sink, {empty});
+  EXPECT_TRUE(rec.requests().empty());
+}
+
+TEST(InfluxV1Recorded, ConnectionRefusedIsASinkError) {
+  InfluxConfig c;
+  c.url = "http://127.0.0.1:" + std::to_string(free_port());
+  c.database = "k";
+  InfluxSink sink(c);
+  std::string what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("influxdb: POST " + c.url + "/write?db=k&precision=ms: "), std::string::npos)
+      << what;
+}
+
+// ---------------------------------------------------------------- Domoticz, recorder
+
+namespace {
+DomoticzConfig domoticz_config(const Recorder& rec) {
+  DomoticzConfig c;
+  c.url = rec.url();
+  c.username = "admin";
+  c.password = "s3cret";
+  c.devices = {{"heat", {{"heat_energy", 12}, {"temp1", 14}, {"clock", 15}}},
+               {"cool", {{"heat_energy", 20}}}};
+  return c;
+}
+const char* kDomoticzOk = R"({ "status" : "OK", "title" : "Update Device" })";
+}  // namespace
+
+TEST(Domoticz, UpdatesMappedDevicesWithBasicAuth) {
+  Recorder rec;
+  rec.answer(200, kDomoticzOk);
+  DomoticzSink sink(domoticz_config(rec));
+  EXPECT_EQ(sink.id(), "domoticz");
+  deliver(sink, {heat_poll()});
+
+  auto reqs = rec.requests();
+  ASSERT_EQ(reqs.size(), 3U);  // volume, power, big: not mapped
+  EXPECT_EQ(reqs[0].target, "/json.htm?type=command&param=udevice&idx=12&nvalue=0&svalue=55.006");
+  EXPECT_EQ(reqs[1].target, "/json.htm?type=command&param=udevice&idx=14&nvalue=0&svalue=-0.50");
+  EXPECT_EQ(reqs[2].target,
+            "/json.htm?type=command&param=udevice&idx=15&nvalue=0&svalue=14%3A25%3A00");
+  for (const auto& r : reqs) {
+    EXPECT_EQ(r.method, "GET");
+    EXPECT_EQ(r.path, "/json.htm");
+    EXPECT_EQ(r.param("type"), "command");
+    EXPECT_EQ(r.param("param"), "udevice");
+    EXPECT_EQ(r.param("nvalue"), "0");
+    EXPECT_EQ(r.header("Authorization"), basic("admin", "s3cret"));
+  }
+  EXPECT_EQ(reqs[2].param("svalue"), "14:25:00");
+
+  rec.clear();
+  deliver(sink, {cool_poll()});
+  reqs = rec.requests();
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].param("idx"), "20");
+  EXPECT_EQ(reqs[0].param("svalue"), "7");
+}
+
+TEST(Domoticz, BacklogSendsOnlyTheNewestValuePerDevice) {
+  Recorder rec;
+  rec.answer(200, kDomoticzOk);
+  DomoticzConfig c = domoticz_config(rec);
+  c.username.clear();
+  DomoticzSink sink(c);
+  Poll newer = heat_poll(kT1 + 60000);
+  newer.values[0].value = "55.100";
+  deliver(sink, {heat_poll(), cool_poll(), newer});
+  auto reqs = rec.requests();
+  ASSERT_EQ(reqs.size(), 4U);
+  EXPECT_EQ(reqs[0].param("idx"), "12");
+  EXPECT_EQ(reqs[0].param("svalue"), "55.100");
+  EXPECT_EQ(reqs[3].param("idx"), "20");
+  EXPECT_EQ(reqs[0].header("Authorization"), "(none)");
+}
+
+TEST(Domoticz, StatusErrIsASinkError) {
+  Recorder rec;
+  rec.answer(200, R"({ "status" : "ERR" })");
+  DomoticzSink sink(domoticz_config(rec));
+  std::string what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("domoticz: GET " + rec.url() + "/json.htm?"), std::string::npos) << what;
+  EXPECT_NE(what.find("device idx 12 not updated"), std::string::npos) << what;
+  EXPECT_NE(what.find("\"ERR\""), std::string::npos) << what;
+  EXPECT_EQ(rec.requests().size(), 1U);  // stops at the first failure
+}
+
+TEST(Domoticz, HttpErrorsAndGarbageAreSinkErrors) {
+  Recorder rec;
+  DomoticzSink sink(domoticz_config(rec));
+  rec.answer(401, "Unauthorized", "text/html");
+  std::string what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("HTTP 401 (authentication failed): Unauthorized"), std::string::npos) << what;
+  rec.answer(500, "oops", "text/plain");
+  what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("HTTP 500: oops"), std::string::npos) << what;
+  rec.answer(200, "<html>not the API</html>", "text/html");
+  what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("not updated: <html>"), std::string::npos) << what;
+
+  DomoticzConfig down = domoticz_config(rec);
+  down.url = "http://127.0.0.1:" + std::to_string(free_port());
+  DomoticzSink dead(down);
+  what = what_of(dead, {heat_poll()});
+  EXPECT_NE(what.find("domoticz: GET " + down.url + "/json.htm?"), std::string::npos) << what;
+}
+
+// ---------------------------------------------------------------- emoncms, recorder
+
+namespace {
+EmoncmsConfig emoncms_config(const Recorder& rec) {
+  EmoncmsConfig c;
+  c.url = rec.url() + "/emoncms/";
+  c.apikey = "KEY123";
+  c.node = "kamstrup";
+  return c;
+}
+const std::string kHeatJson =
+    R"({"heat_energy":55.006,"volume":1875.56,"temp1":-0.50,"power":0.0,"big":123456789012.345})";
+}  // namespace
+
+TEST(Emoncms, PostsFullJsonWithTimeAndNodePerMeter) {
+  Recorder rec;
+  rec.answer(200, "ok", "text/plain");
+  EmoncmsSink sink(emoncms_config(rec));
+  EXPECT_EQ(sink.id(), "emoncms");
+  deliver(sink, {heat_poll(), cool_poll(kT1 + 5000)});
+  auto reqs = rec.requests();
+  ASSERT_EQ(reqs.size(), 2U);
+  EXPECT_EQ(reqs[0].method, "GET");
+  EXPECT_EQ(reqs[0].path, "/emoncms/input/post");
+  EXPECT_EQ(reqs[0].param("node"), "kamstrup_heat");
+  EXPECT_EQ(reqs[0].param("time"), "1795443900");
+  EXPECT_EQ(reqs[0].param("fulljson"), kHeatJson);
+  EXPECT_EQ(reqs[0].param("apikey"), "KEY123");
+  EXPECT_EQ(reqs[0].target, "/emoncms/input/post?node=kamstrup_heat&time=1795443900&fulljson=" +
+                                http::url_encode(kHeatJson) + "&apikey=KEY123");
+  EXPECT_EQ(reqs[1].param("node"), "kamstrup_cool");
+  EXPECT_EQ(reqs[1].param("time"), "1795443905");
+  EXPECT_EQ(reqs[1].param("fulljson"), R"({"heat_energy":7})");
+}
+
+TEST(Emoncms, SingleMeterUsesThePlainNodeAndJsonSuccessIsAccepted) {
+  Recorder rec;
+  rec.answer(200, R"({"success": true})");
+  EmoncmsConfig c = emoncms_config(rec);
+  c.per_meter_node = false;
+  EmoncmsSink sink(c);
+  deliver(sink, {heat_poll()});
+  auto reqs = rec.requests();
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].param("node"), "kamstrup");
+}
+
+TEST(Emoncms, PollWithoutNumbersSendsNothing) {
+  Recorder rec;
+  EmoncmsSink sink(emoncms_config(rec));
+  Poll p = heat_poll();
+  p.values = {Value{1002, "clock", "", "14:25:00", ""}};
+  deliver(sink, {p});
+  EXPECT_TRUE(rec.requests().empty());
+}
+
+TEST(Emoncms, RefusalsAreSinkErrorsWithoutTheApiKey) {
+  Recorder rec;
+  EmoncmsSink sink(emoncms_config(rec));
+  rec.answer(200, R"({"success": false, "message": "Invalid API key"})");
+  std::string what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("emoncms: GET " + rec.url() +
+                      "/emoncms/input/post (node kamstrup_heat, time 1795443900): not accepted: "),
+            std::string::npos)
+      << what;
+  EXPECT_NE(what.find("Invalid API key"), std::string::npos) << what;
+  EXPECT_EQ(what.find("KEY123"), std::string::npos) << what;
+
+  rec.answer(200, "Error: Format error, json value is not numeric", "text/plain");
+  what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("not accepted: Error: Format error"), std::string::npos) << what;
+
+  rec.answer(500, "Internal Server Error", "text/plain");
+  what = what_of(sink, {heat_poll()});
+  EXPECT_NE(what.find("HTTP 500: Internal Server Error"), std::string::npos) << what;
+
+  EmoncmsConfig down = emoncms_config(rec);
+  down.url = "http://127.0.0.1:" + std::to_string(free_port());
+  EmoncmsSink dead(down);
+  what = what_of(dead, {heat_poll()});
+  EXPECT_NE(what.find("emoncms: GET " + down.url + "/input/post (node kamstrup_heat"),
+            std::string::npos)
+      << what;
+  EXPECT_EQ(what.find("KEY123"), std::string::npos) << what;
+}

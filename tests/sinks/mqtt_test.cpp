@@ -1,0 +1,1082 @@
+// The MQTT output against a real mosquitto broker (/usr/sbin/mosquitto) that each test starts on
+// a free loopback port, with a libmosquitto subscriber recording what arrives. Connection loss
+// is made real with a TCP proxy between the sink and the broker that the test can cut or stall.
+#include "sinks/mqtt.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <mosquitto.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace kamstrup::sinks {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+namespace fs = std::filesystem;
+
+constexpr auto kWait = 10s;  // generous limit for anything to arrive
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures: temp dir, ports, broker process, TCP proxy, subscriber.
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "kamstrup-mqtt-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp");
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+};
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = 0;
+  socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    throw std::runtime_error("free_port");
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+int connect_to(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit = kWait) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > give_up) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A mosquitto broker on 127.0.0.1:port with its own config; stop() and start() again keep the
+// port (a restart).
+class Broker {
+ public:
+  explicit Broker(const fs::path& dir, std::string extra_conf = "", bool anonymous = true)
+      : dir_(dir), port_(free_port()) {
+    const passwd* pw = getpwuid(getuid());
+    std::ofstream conf(dir_ / "mosquitto.conf");
+    conf << "listener " << port_ << " 127.0.0.1\n"
+         << "allow_anonymous " << (anonymous ? "true" : "false") << "\n"
+         << "persistence false\n"
+         // As root, mosquitto would switch to the `mosquitto` user, which cannot read our files.
+         << "user " << (pw != nullptr ? pw->pw_name : "root") << "\n"
+         << "log_dest stderr\n"
+         << "log_type all\n"
+         << extra_conf;
+    conf.close();
+    start();
+  }
+  ~Broker() { stop(); }
+  Broker(const Broker&) = delete;
+  Broker& operator=(const Broker&) = delete;
+
+  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] std::string log() const { return slurp(dir_ / "mosquitto.log"); }
+
+  void start() {
+    const std::string conf = (dir_ / "mosquitto.conf").string();
+    const std::string logfile = (dir_ / "mosquitto.log").string();
+    std::vector<std::string> args{"/usr/sbin/mosquitto", "-c", conf};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    const int log_fd = open(logfile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    pid_ = fork();
+    if (pid_ == 0) {
+      prctl(PR_SET_PDEATHSIG, SIGTERM);  // a crashed test takes its broker with it
+      dup2(null_fd, 0);
+      dup2(log_fd, 1);
+      dup2(log_fd, 2);
+      execv(argv[0], argv.data());
+      _exit(127);
+    }
+    close(log_fd);
+    close(null_fd);
+    const bool up = wait_until([&] {
+      const int fd = connect_to(port_);
+      if (fd < 0) return false;
+      close(fd);
+      return true;
+    });
+    if (!up) throw std::runtime_error("mosquitto did not start:\n" + log());
+  }
+
+  void stop() {
+    if (pid_ <= 0) return;
+    kill(pid_, SIGTERM);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+
+ private:
+  fs::path dir_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+// Forwards 127.0.0.1:port() to the broker. cut() ends every forwarded connection abruptly (the
+// broker sees the client vanish without DISCONNECT: an unclean end); stall() stops forwarding.
+class Proxy {
+ public:
+  explicit Proxy(int target) : target_(target) {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        listen(listen_fd_, 16) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      throw std::runtime_error("proxy listen");
+    }
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Proxy() {
+    stop_ = true;
+    thread_.join();
+    for (auto& [a, b] : pairs_) {
+      close(a);
+      close(b);
+    }
+    close(listen_fd_);
+  }
+  Proxy(const Proxy&) = delete;
+  Proxy& operator=(const Proxy&) = delete;
+
+  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] int accepted() const { return accepted_; }
+  void cut() { cut_ = true; }
+  void stall(bool on) { stalled_ = on; }
+
+ private:
+  static void close_hard(int fd) {
+    linger l{1, 0};  // RST, no FIN
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+    close(fd);
+  }
+
+  void run() {
+    char buf[16384];
+    while (!stop_) {
+      if (cut_.exchange(false)) {
+        for (auto& [a, b] : pairs_) {
+          close_hard(a);
+          close_hard(b);
+        }
+        pairs_.clear();
+      }
+      std::vector<pollfd> fds{{listen_fd_, POLLIN, 0}};
+      const bool stalled = stalled_;
+      const std::size_t polled = stalled ? 0 : pairs_.size();  // pairs in `fds`
+      if (!stalled) {
+        for (auto& [a, b] : pairs_) {
+          fds.push_back({a, POLLIN, 0});
+          fds.push_back({b, POLLIN, 0});
+        }
+      }
+      if (poll(fds.data(), fds.size(), 20) <= 0) continue;
+      if ((fds[0].revents & POLLIN) != 0) {
+        const int client = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (client >= 0) {
+          const int upstream = connect_to(target_);
+          if (upstream < 0) {
+            close_hard(client);
+          } else {
+            pairs_.emplace_back(client, upstream);
+            ++accepted_;
+          }
+        }
+      }
+      if (stalled) continue;
+      std::vector<std::pair<int, int>> keep(pairs_.begin() + static_cast<std::ptrdiff_t>(polled),
+                                            pairs_.end());  // accepted just now
+      for (std::size_t i = 0; i < polled; ++i) {
+        auto [a, b] = pairs_[i];
+        bool alive = true;
+        for (int side = 0; side < 2 && alive; ++side) {
+          const pollfd& p = fds[1 + 2 * i + static_cast<std::size_t>(side)];
+          if ((p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+          const int from = side == 0 ? a : b;
+          const int to = side == 0 ? b : a;
+          const ssize_t n = read(from, buf, sizeof buf);
+          if (n <= 0) {
+            alive = false;
+            break;
+          }
+          ssize_t done = 0;
+          while (done < n) {
+            const ssize_t w = write(to, buf + done, static_cast<std::size_t>(n - done));
+            if (w <= 0) {
+              alive = false;
+              break;
+            }
+            done += w;
+          }
+        }
+        if (alive) {
+          keep.emplace_back(a, b);
+        } else {
+          close(a);
+          close(b);
+        }
+      }
+      pairs_ = std::move(keep);
+    }
+  }
+
+  int target_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+  std::atomic<bool> stop_{false}, cut_{false}, stalled_{false};
+  std::atomic<int> accepted_{0};
+  std::vector<std::pair<int, int>> pairs_;  // (client, upstream); proxy thread only
+};
+
+struct Received {
+  std::string topic;
+  std::string payload;
+  bool retain = false;
+};
+
+struct ClientTls {
+  std::string ca_file;
+  std::string username;
+  std::string password;
+};
+
+// Subscribes to everything ("#") and records each message in arrival order.
+class Subscriber {
+ public:
+  explicit Subscriber(int port, const ClientTls& tls = {}) {
+    mosquitto_lib_init();
+    mosq_ = mosquitto_new(nullptr, true, this);
+    mosquitto_message_callback_set(mosq_, [](mosquitto*, void* obj, const mosquitto_message* m) {
+      auto* self = static_cast<Subscriber*>(obj);
+      std::lock_guard lk(self->mu_);
+      self->got_.push_back({m->topic,
+                            std::string(static_cast<const char*>(m->payload),
+                                        static_cast<std::size_t>(m->payloadlen)),
+                            m->retain});
+    });
+    mosquitto_subscribe_callback_set(mosq_, [](mosquitto*, void* obj, int, int, const int*) {
+      static_cast<Subscriber*>(obj)->subscribed_ = true;
+    });
+    if (!tls.ca_file.empty())
+      mosquitto_tls_set(mosq_, tls.ca_file.c_str(), nullptr, nullptr, nullptr, nullptr);
+    if (!tls.username.empty()) {
+      mosquitto_username_pw_set(mosq_, tls.username.c_str(), tls.password.c_str());
+    }
+    if (mosquitto_connect(mosq_, "127.0.0.1", port, 60) != MOSQ_ERR_SUCCESS) {
+      throw std::runtime_error("subscriber cannot connect");
+    }
+    mosquitto_loop_start(mosq_);
+    mosquitto_subscribe(mosq_, nullptr, "#", 1);
+    if (!wait_until([&] { return subscribed_.load(); })) throw std::runtime_error("no SUBACK");
+  }
+  ~Subscriber() {
+    mosquitto_disconnect(mosq_);
+    mosquitto_loop_stop(mosq_, false);
+    mosquitto_destroy(mosq_);
+  }
+  Subscriber(const Subscriber&) = delete;
+  Subscriber& operator=(const Subscriber&) = delete;
+
+  std::vector<Received> all() {
+    std::lock_guard lk(mu_);
+    return got_;
+  }
+  std::vector<Received> on(const std::string& topic) {
+    std::vector<Received> out;
+    for (auto& r : all()) {
+      if (r.topic == topic) out.push_back(r);
+    }
+    return out;
+  }
+  // Waits for a message on `topic` (with `payload`, if given) and returns the latest such one.
+  std::optional<Received> wait(const std::string& topic,
+                               const std::optional<std::string>& payload = std::nullopt) {
+    std::optional<Received> found;
+    wait_until([&] {
+      for (auto& r : on(topic)) {
+        if (!payload || r.payload == *payload) found = r;
+      }
+      return found.has_value();
+    });
+    return found;
+  }
+  // Everything the broker had queued for us before this call has arrived afterwards: a marker
+  // published now comes after it.
+  void sync() {
+    const std::string marker = "test/marker/" + std::to_string(++markers_);
+    mosquitto_publish(mosq_, nullptr, marker.c_str(), 1, "x", 1, false);
+    if (!wait(marker)) throw std::runtime_error("marker lost");
+  }
+
+ private:
+  mosquitto* mosq_ = nullptr;
+  std::mutex mu_;
+  std::vector<Received> got_;
+  std::atomic<bool> subscribed_{false};
+  int markers_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Test data.
+
+constexpr std::int64_t kTime = 1768206600250;  // 2026-01-12T08:30:00.250Z
+
+store::Poll sample_poll(const std::string& meter = "heat1", std::int64_t time_ms = kTime) {
+  store::Poll p;
+  p.seq = 1;
+  p.meter = meter;
+  p.time_ms = time_ms;
+  p.source = "poll";
+  p.values = {
+      {60, "heat_energy", "55.006", "", "MWh"},
+      {68, "volume", "1234.56", "", "m³"},
+      {86, "temp1", "53.65", "", "°C"},
+      {89, "temp_diff", "20.10", "", "K"},
+      {74, "flow", "123", "", "l/h"},
+      {80, "power", "0.100", "", "kW"},
+      {1003, "date", "220112", "2022-01-12", "yy:mm:dd"},
+      {1001, "serial_number", "1959120400000000000000000", "", ""},
+  };
+  return p;
+}
+
+MeterInfo sample_info(const std::string& meter = "heat1", const std::string& serial = "67894321") {
+  return MeterInfo{meter, "MULTICAL 403", "0x0403", "A2", serial, "kmp"};
+}
+
+MqttConfig config_for(int port) {
+  MqttConfig c;
+  c.url = "mqtt://127.0.0.1:" + std::to_string(port);
+  c.client_id = "kamstrup-test";
+  c.reconnect_min = 100ms;
+  c.reconnect_max = 500ms;
+  return c;
+}
+
+// Delivers until it succeeds (as the fan-out retries); false when it never does.
+bool deliver_eventually(MqttSink& sink, const std::vector<store::Poll>& polls) {
+  return wait_until(
+      [&] {
+        try {
+          sink.deliver(polls);
+          return true;
+        } catch (const SinkError&) {
+          return false;
+        }
+      },
+      20s);
+}
+
+std::string topic_of_config(const std::string& unique_id) {
+  return "homeassistant/sensor/" + unique_id + "/config";
+}
+
+class MqttSinkTest : public ::testing::Test {
+ protected:
+  TempDir dir;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Pure pieces.
+
+TEST(MqttFormat, JsonNumberTokens) {
+  for (const char* ok :
+       {"0", "-0", "55.006", "0.100", "1959120400000000000000000", "-12.5", "1e5", "2.5E-3"}) {
+    EXPECT_TRUE(mqtt_detail::is_json_number(ok)) << ok;
+  }
+  for (const char* bad : {"", "-", "01", ".5", "5.", "+1", "1e", "0x10", "NaN", "1 ", "12a"}) {
+    EXPECT_FALSE(mqtt_detail::is_json_number(bad)) << bad;
+  }
+}
+
+TEST(MqttFormat, StatePayloadWritesExactTokens) {
+  store::Poll p = sample_poll();
+  p.values.push_back({54, "meter_type_number", "", "6831A00", "ASCII"});
+  const std::string s = mqtt_detail::state_payload(p);
+  // Raw tokens, never through double (0.100 and 20.10 keep their zeros, the big one its digits).
+  EXPECT_THAT(s, HasSubstr(R"("heat_energy": {"value": 55.006, "unit": "MWh"})"));
+  EXPECT_THAT(s, HasSubstr(R"("power": {"value": 0.100, "unit": "kW"})"));
+  EXPECT_THAT(s, HasSubstr(R"("temp_diff": {"value": 20.10, "unit": "K"})"));
+  EXPECT_THAT(s, HasSubstr(R"("serial_number": {"value": 1959120400000000000000000, "unit": ""})"));
+  EXPECT_THAT(s,
+              HasSubstr(R"("date": {"value": 220112, "unit": "yy:mm:dd", "text": "2022-01-12"})"));
+  EXPECT_THAT(
+      s, HasSubstr(R"("meter_type_number": {"value": null, "unit": "ASCII", "text": "6831A00"})"));
+  const json j = json::parse(s);
+  EXPECT_EQ(j["time"], "2026-01-12T08:30:00.250Z");
+  EXPECT_EQ(j["source"], "poll");
+  EXPECT_EQ(j["temp1"]["unit"], "°C");
+  EXPECT_EQ(j["volume"]["unit"], "m³");
+  EXPECT_EQ(j.size(), 2 + p.values.size());
+}
+
+TEST(MqttFormat, DeviceClassOnlyForUnitsHomeAssistantAccepts) {
+  using mqtt_detail::ha_device_class;
+  EXPECT_EQ(ha_device_class("energy", "MWh"), "energy");
+  EXPECT_EQ(ha_device_class("energy", "GJ"), "energy");
+  EXPECT_EQ(ha_device_class("energy", "Gcal"), "");
+  EXPECT_EQ(ha_device_class("volume", "m³"), "volume");
+  EXPECT_EQ(ha_device_class("volume", "l"), "");
+  EXPECT_EQ(ha_device_class("volume_flow_rate", "m³/h"), "volume_flow_rate");
+  EXPECT_EQ(ha_device_class("volume_flow_rate", "l/h"), "");
+  EXPECT_EQ(ha_device_class("temperature", "°C"), "temperature");
+  EXPECT_EQ(ha_device_class("weight", "ton"), "");
+  EXPECT_EQ(ha_device_class("", "K"), "");
+}
+
+TEST(MqttConfigCheck, RejectsBadSettings) {
+  auto make = [](auto tweak) {
+    MqttConfig c;
+    c.url = "mqtt://127.0.0.1:1";
+    tweak(c);
+    MqttSink sink(c);
+  };
+  EXPECT_THROW(make([](MqttConfig& c) { c.url = "http://broker"; }), std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) { c.url = "mqtt://"; }), std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) { c.url = "mqtt://host:99999"; }), std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) { c.url = "mqtt://host:"; }), std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) { c.energy_unit = "GJ"; }), std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) { c.qos = 3; }), std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) { c.base_topic = "a/#"; }), std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) { c.password = "x"; }), std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) { c.ca_file = "/etc/hostname"; }), std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) {
+                 c.url = "mqtts://127.0.0.1:1";
+                 c.cert_file = "/etc/hostname";
+               }),
+               std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) {
+                 c.url = "mqtts://127.0.0.1:1";
+                 c.ca_file = "/nonexistent/ca.crt";
+               }),
+               std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) { c.keepalive = 2s; }), std::invalid_argument);
+  EXPECT_NO_THROW(make([](MqttConfig& c) { c.url = "mqtt://[::1]:1883"; }));
+  EXPECT_NO_THROW(make([](MqttConfig& c) { c.url = "mqtts://localhost"; }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Against the broker.
+
+TEST_F(MqttSinkTest, PublishesRegisterTopicsAndOneStateObjectPerPoll) {
+  Broker broker(dir.path);
+  Subscriber sub(broker.port());
+  MqttSink sink(config_for(broker.port()));
+  EXPECT_EQ(sink.id(), "mqtt");
+
+  const store::Poll p = sample_poll();
+  sink.deliver(std::span(&p, 1));  // returns after every PUBACK: the messages are on the broker
+  sub.sync();
+
+  EXPECT_EQ(sub.on("kamstrup/heat1/heat_energy").at(0).payload, "55.006");
+  EXPECT_EQ(sub.on("kamstrup/heat1/volume").at(0).payload, "1234.56");
+  EXPECT_EQ(sub.on("kamstrup/heat1/temp1").at(0).payload, "53.65");
+  EXPECT_EQ(sub.on("kamstrup/heat1/temp_diff").at(0).payload, "20.10");
+  EXPECT_EQ(sub.on("kamstrup/heat1/power").at(0).payload, "0.100");
+  EXPECT_EQ(sub.on("kamstrup/heat1/date").at(0).payload, "2022-01-12");
+  EXPECT_EQ(sub.on("kamstrup/heat1/serial_number").at(0).payload, "1959120400000000000000000");
+
+  const auto state = sub.on("kamstrup/heat1/state");
+  ASSERT_EQ(state.size(), 1u);
+  const std::string& raw = state[0].payload;
+  EXPECT_THAT(raw, HasSubstr(R"("heat_energy": {"value": 55.006, "unit": "MWh"})"));
+  EXPECT_THAT(raw, HasSubstr(R"("power": {"value": 0.100, "unit": "kW"})"));
+  EXPECT_THAT(raw, HasSubstr(R"("serial_number": {"value": 1959120400000000000000000,)"));
+  const json j = json::parse(raw);
+  EXPECT_EQ(j["time"], "2026-01-12T08:30:00.250Z");
+  EXPECT_EQ(j["source"], "poll");
+  EXPECT_EQ(j["heat_energy"]["unit"], "MWh");
+  EXPECT_EQ(j["temp1"]["unit"], "°C");
+  EXPECT_EQ(j["flow"]["value"], 123);
+  EXPECT_EQ(j["flow"]["unit"], "l/h");
+  EXPECT_EQ(j["date"]["text"], "2022-01-12");
+  EXPECT_EQ(j["date"]["value"], 220112);
+  EXPECT_FALSE(j["heat_energy"].contains("text"));
+
+  // A late subscriber gets the per-register topics as retained messages, not the state stream.
+  Subscriber late(broker.port());
+  late.sync();
+  std::set<std::string> retained;
+  for (const auto& r : late.all()) {
+    if (r.retain) retained.insert(r.topic);
+  }
+  for (const auto& v : p.values) EXPECT_TRUE(retained.count("kamstrup/heat1/" + v.name)) << v.name;
+  EXPECT_FALSE(retained.count("kamstrup/heat1/state"));
+  EXPECT_TRUE(retained.count("kamstrup/status"));
+  EXPECT_EQ(late.on("kamstrup/status").back().payload, "online");
+}
+
+TEST_F(MqttSinkTest, RetainOffAndQosZeroStillDeliver) {
+  Broker broker(dir.path);
+  Subscriber sub(broker.port());
+  MqttConfig c = config_for(broker.port());
+  c.retain = false;
+  c.qos = 0;
+  c.base_topic = "home/heat";
+  MqttSink sink(c);
+  const store::Poll p = sample_poll();
+  sink.deliver(std::span(&p, 1));
+  ASSERT_TRUE(sub.wait("home/heat/heat1/state"));
+  EXPECT_EQ(sub.wait("home/heat/heat1/heat_energy")->payload, "55.006");
+
+  Subscriber late(broker.port());
+  late.sync();
+  EXPECT_TRUE(late.on("home/heat/heat1/heat_energy").empty());
+  EXPECT_EQ(late.on("home/heat/status").at(0).payload, "online");
+}
+
+TEST_F(MqttSinkTest, AvailabilityOnlineOfflineAndCloseSaysOffline) {
+  Broker broker(dir.path);
+  Subscriber sub(broker.port());
+  auto sink = std::make_unique<MqttSink>(config_for(broker.port()));
+  ASSERT_TRUE(sub.wait("kamstrup/status", "online"));
+
+  sink->meter_online("heat1", true);
+  ASSERT_TRUE(sub.wait("kamstrup/heat1/availability", "online"));
+  sink->meter_online("heat1", false);
+  ASSERT_TRUE(sub.wait("kamstrup/heat1/availability", "offline"));
+  {
+    Subscriber late(broker.port());
+    ASSERT_TRUE(late.wait("kamstrup/heat1/availability"));
+    late.sync();
+    const auto a = late.on("kamstrup/heat1/availability");
+    ASSERT_EQ(a.size(), 1u);
+    EXPECT_TRUE(a[0].retain);
+    EXPECT_EQ(a[0].payload, "offline");
+  }
+
+  sink->close();  // a clean disconnect does not fire the will: close() says offline itself
+  ASSERT_TRUE(sub.wait("kamstrup/status", "offline"));
+  const store::Poll p = sample_poll();
+  EXPECT_THROW(sink->deliver(std::span(&p, 1)), SinkError);
+  sink.reset();
+  Subscriber late(broker.port());
+  ASSERT_TRUE(late.wait("kamstrup/status"));
+  late.sync();
+  EXPECT_EQ(late.on("kamstrup/status").back().payload, "offline");
+  EXPECT_TRUE(late.on("kamstrup/status").back().retain);
+}
+
+TEST_F(MqttSinkTest, WillMarksStatusOfflineWhenTheConnectionDiesThenReconnects) {
+  Broker broker(dir.path);
+  Proxy proxy(broker.port());
+  Subscriber sub(broker.port());
+  MqttSink sink(config_for(proxy.port()));
+  const store::Poll p = sample_poll();
+  sink.deliver(std::span(&p, 1));
+  ASSERT_TRUE(sub.wait("kamstrup/status", "online"));
+
+  proxy.cut();  // the sink's connection vanishes without DISCONNECT: the broker sends the will
+  ASSERT_TRUE(sub.wait("kamstrup/status", "offline"));
+
+  // The sink reconnects (through the same proxy) and says online again.
+  ASSERT_TRUE(wait_until([&] {
+    const auto s = sub.on("kamstrup/status");
+    return proxy.accepted() >= 2 && s.back().payload == "online";
+  }));
+  EXPECT_TRUE(deliver_eventually(sink, {p}));
+  const auto status = sub.on("kamstrup/status");
+  std::vector<std::string> seq;
+  for (const auto& r : status) seq.push_back(r.payload);
+  EXPECT_THAT(seq, ::testing::ElementsAre("online", "offline", "online"));
+}
+
+TEST_F(MqttSinkTest, WillIsRetainedOnTheBroker) {
+  Broker broker(dir.path);
+  auto proxy = std::make_unique<Proxy>(broker.port());
+  MqttConfig c = config_for(proxy->port());
+  c.reconnect_min = 30s;  // stays away after the cut
+  c.reconnect_max = 30s;
+  auto sink = std::make_unique<MqttSink>(c);
+  const store::Poll p = sample_poll();
+  sink->deliver(std::span(&p, 1));
+  Subscriber watch(broker.port());
+  proxy->cut();
+  ASSERT_TRUE(watch.wait("kamstrup/status", "offline"));  // the broker has sent the will
+  // A subscriber arriving later (HA starting now) gets it as the retained status.
+  Subscriber late(broker.port());
+  late.sync();
+  const auto status = late.on("kamstrup/status");
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_EQ(status[0].payload, "offline");
+  EXPECT_TRUE(status[0].retain);
+  sink.reset();  // close() while not connected: no error, no wait
+}
+
+TEST_F(MqttSinkTest, DiscoveryWaitsForMeterInfoThenFollowsNewRegisters) {
+  Broker broker(dir.path);
+  Subscriber sub(broker.port());
+  MqttSink sink(config_for(broker.port()));
+  store::Poll p = sample_poll();
+  sink.deliver(std::span(&p, 1));
+  sub.sync();
+  for (const auto& r : sub.all())
+    EXPECT_THAT(r.topic, ::testing::Not(StartsWith("homeassistant/")));
+
+  // meter_info: one config per register seen so far, and the meter announced online.
+  sink.meter_info(sample_info());
+  const auto cfg = sub.wait(topic_of_config("kamstrup_67894321_heat_energy"));
+  ASSERT_TRUE(cfg);
+  EXPECT_TRUE(sub.wait("kamstrup/heat1/availability", "online"));
+  const json e = json::parse(cfg->payload);
+  EXPECT_EQ(e["unique_id"], "kamstrup_67894321_heat_energy");
+  EXPECT_EQ(e["name"], "E1 heat energy");
+  EXPECT_EQ(e["state_topic"], "kamstrup/heat1/heat_energy");
+  EXPECT_EQ(e["unit_of_measurement"], "MWh");
+  EXPECT_EQ(e["device_class"], "energy");
+  EXPECT_EQ(e["state_class"], "total_increasing");
+  EXPECT_EQ(e["availability_mode"], "all");
+  ASSERT_EQ(e["availability"].size(), 2u);
+  EXPECT_EQ(e["availability"][0]["topic"], "kamstrup/status");
+  EXPECT_EQ(e["availability"][1]["topic"], "kamstrup/heat1/availability");
+  const json& dev = e["device"];
+  EXPECT_EQ(dev["identifiers"], json::array({"kamstrup_67894321"}));
+  EXPECT_EQ(dev["manufacturer"], "Kamstrup");
+  EXPECT_EQ(dev["model"], "MULTICAL 403");
+  EXPECT_EQ(dev["serial_number"], "67894321");
+  EXPECT_EQ(dev["sw_version"], "A2");
+  EXPECT_EQ(dev["name"], "Kamstrup heat1");
+
+  auto config = [&](const std::string& reg) {
+    const auto r = sub.wait(topic_of_config("kamstrup_67894321_" + reg));
+    if (!r) throw std::runtime_error("no config for " + reg);
+    return json::parse(r->payload);
+  };
+  const json t1 = config("temp1");
+  EXPECT_EQ(t1["unit_of_measurement"], "°C");
+  EXPECT_EQ(t1["device_class"], "temperature");
+  EXPECT_EQ(t1["state_class"], "measurement");
+  const json vol = config("volume");
+  EXPECT_EQ(vol["unit_of_measurement"], "m³");
+  EXPECT_EQ(vol["device_class"], "volume");
+  EXPECT_EQ(vol["state_class"], "total_increasing");
+  const json dt = config("temp_diff");
+  EXPECT_EQ(dt["unit_of_measurement"], "K");
+  EXPECT_FALSE(dt.contains("device_class"));
+  EXPECT_EQ(dt["state_class"], "measurement");
+  const json flow = config("flow");  // l/h is not a unit HA accepts for volume_flow_rate
+  EXPECT_EQ(flow["unit_of_measurement"], "l/h");
+  EXPECT_FALSE(flow.contains("device_class"));
+  EXPECT_EQ(flow["state_class"], "measurement");
+  const json date = config("date");  // a text sensor: no unit, no classes
+  EXPECT_FALSE(date.contains("unit_of_measurement"));
+  EXPECT_FALSE(date.contains("device_class"));
+  EXPECT_FALSE(date.contains("state_class"));
+  EXPECT_EQ(date["state_topic"], "kamstrup/heat1/date");
+  EXPECT_EQ(config("power")["device_class"], "power");
+
+  // Retained for HA restarts.
+  {
+    Subscriber late(broker.port());
+    late.sync();
+    const auto r = late.on(topic_of_config("kamstrup_67894321_heat_energy"));
+    ASSERT_EQ(r.size(), 1u);
+    EXPECT_TRUE(r[0].retain);
+  }
+
+  // A register first seen in a later poll gets its config then; known ones are not repeated;
+  // a unit change republishes.
+  p.values.push_back({87, "temp2", "30.12", "", "°C"});
+  p.values[4].unit = "m³/h";  // flow
+  p.values[4].value = "0.123";
+  sink.deliver(std::span(&p, 1));
+  sub.sync();
+  EXPECT_EQ(config("temp2")["unit_of_measurement"], "°C");
+  EXPECT_EQ(sub.on(topic_of_config("kamstrup_67894321_heat_energy")).size(), 1u);
+  const auto flows = sub.on(topic_of_config("kamstrup_67894321_flow"));
+  ASSERT_EQ(flows.size(), 2u);
+  const json flow2 = json::parse(flows[1].payload);
+  EXPECT_EQ(flow2["unit_of_measurement"], "m³/h");
+  EXPECT_EQ(flow2["device_class"], "volume_flow_rate");
+}
+
+TEST_F(MqttSinkTest, DiscoveryWithoutSerialUsesTheMeterNameUntilTheSerialIsKnown) {
+  Broker broker(dir.path);
+  Subscriber sub(broker.port());
+  MqttSink sink(config_for(broker.port()));
+  MeterInfo info = sample_info("flat 2", "");
+  info.model = "";
+  sink.meter_info(info);
+  const store::Poll p = sample_poll("flat 2");
+  sink.deliver(std::span(&p, 1));
+  const auto first = sub.wait(topic_of_config("kamstrup_flat_2_heat_energy"));
+  ASSERT_TRUE(first);
+  const json e = json::parse(first->payload);
+  EXPECT_EQ(e["unique_id"], "kamstrup_flat_2_heat_energy");
+  EXPECT_EQ(e["state_topic"], "kamstrup/flat 2/heat_energy");
+  EXPECT_EQ(e["device"]["identifiers"], json::array({"kamstrup_flat_2"}));
+  EXPECT_EQ(e["device"]["model"], "0x0403");  // the meter type when the model is unknown
+  EXPECT_FALSE(e["device"].contains("serial_number"));
+
+  // The serial arrives: the name-based entities are deleted (empty retained config) and the
+  // serial-based ones published.
+  sink.meter_info(sample_info("flat 2", "555"));
+  ASSERT_TRUE(sub.wait(topic_of_config("kamstrup_555_heat_energy")));
+  ASSERT_TRUE(sub.wait(topic_of_config("kamstrup_flat_2_heat_energy"), ""));
+  Subscriber late(broker.port());
+  late.sync();
+  EXPECT_TRUE(late.on(topic_of_config("kamstrup_flat_2_heat_energy")).empty());
+  EXPECT_EQ(late.on(topic_of_config("kamstrup_555_temp1")).size(), 1u);
+}
+
+TEST_F(MqttSinkTest, HomeAssistantOffPublishesNoDiscovery) {
+  Broker broker(dir.path);
+  Subscriber sub(broker.port());
+  MqttConfig c = config_for(broker.port());
+  c.homeassistant = false;
+  MqttSink sink(c);
+  sink.meter_info(sample_info());
+  const store::Poll p = sample_poll();
+  sink.deliver(std::span(&p, 1));
+  sub.sync();
+  for (const auto& r : sub.all())
+    EXPECT_THAT(r.topic, ::testing::Not(StartsWith("homeassistant/")));
+  EXPECT_EQ(sub.on("kamstrup/heat1/heat_energy").at(0).payload, "55.006");
+}
+
+TEST_F(MqttSinkTest, EnergyUnitKwhConvertsExactlyAndLeavesGigajoulesAlone) {
+  Broker broker(dir.path);
+  Subscriber sub(broker.port());
+  MqttConfig c = config_for(broker.port());
+  c.energy_unit = "kWh";
+  c.discovery_prefix = "ha";
+  MqttSink sink(c);
+  sink.meter_info(sample_info("heat1", "1"));
+  sink.meter_info(sample_info("heat2", "2"));
+  store::Poll gj = sample_poll("heat2");
+  gj.values = {{60, "heat_energy", "123.456", "", "GJ"}, {64, "tariff2", "1.5", "", "MWh"}};
+  const std::vector<store::Poll> polls{sample_poll("heat1"), gj};
+  sink.deliver(polls);
+  sub.sync();
+
+  EXPECT_EQ(sub.on("kamstrup/heat1/heat_energy").at(0).payload, "55006");
+  const json e = json::parse(sub.wait("ha/sensor/kamstrup_1_heat_energy/config")->payload);
+  EXPECT_EQ(e["unit_of_measurement"], "kWh");
+  EXPECT_EQ(e["device_class"], "energy");
+  // The state object keeps the meter's own value and unit.
+  const json s = json::parse(sub.on("kamstrup/heat1/state").at(0).payload);
+  EXPECT_EQ(s["heat_energy"]["unit"], "MWh");
+  EXPECT_THAT(sub.on("kamstrup/heat1/state").at(0).payload, HasSubstr("\"value\": 55.006"));
+  // Other quantities are never converted.
+  EXPECT_EQ(sub.on("kamstrup/heat1/volume").at(0).payload, "1234.56");
+
+  // GJ → kWh is not an exact decimal scaling: published in GJ, which HA accepts for energy.
+  EXPECT_EQ(sub.on("kamstrup/heat2/heat_energy").at(0).payload, "123.456");
+  const json g = json::parse(sub.wait("ha/sensor/kamstrup_2_heat_energy/config")->payload);
+  EXPECT_EQ(g["unit_of_measurement"], "GJ");
+  EXPECT_EQ(g["device_class"], "energy");
+  // Tariff registers count energy too and convert with it (no device_class in the catalogue).
+  EXPECT_EQ(sub.on("kamstrup/heat2/tariff2").at(0).payload, "1500");
+  const json t = json::parse(sub.wait("ha/sensor/kamstrup_2_tariff2/config")->payload);
+  EXPECT_EQ(t["unit_of_measurement"], "kWh");
+  EXPECT_FALSE(t.contains("device_class"));
+}
+
+TEST_F(MqttSinkTest, DeliverWithoutBrokerThrowsQuickly) {
+  const int port = free_port();  // nothing listens there
+  MqttConfig c = config_for(port);
+  MqttSink sink(c);
+  const store::Poll p = sample_poll();
+  try {
+    sink.deliver(std::span(&p, 1));
+    FAIL() << "delivered without a broker";
+  } catch (const SinkError& e) {
+    EXPECT_EQ(std::string(e.what()), c.url + ": not connected (connection refused)");
+  }
+  EXPECT_THROW(sink.deliver(std::span(&p, 1)), SinkError);  // and again, while backing off
+  sink.meter_online("heat1", true);                         // never blocks, never throws
+  sink.meter_info(sample_info());
+}
+
+TEST_F(MqttSinkTest, ReconnectsAfterBrokerRestartAndRetriedPollsAreNotLost) {
+  auto broker = std::make_unique<Broker>(dir.path);
+  const int port = broker->port();
+  MqttSink sink(config_for(port));
+  sink.meter_info(sample_info());
+  store::Poll p1 = sample_poll("heat1", kTime);
+  sink.deliver(std::span(&p1, 1));
+
+  broker->stop();
+  store::Poll p2 = sample_poll("heat1", kTime + 60000);
+  p2.values[0].value = "55.007";
+  store::Poll p3 = sample_poll("heat1", kTime + 120000);
+  p3.values[0].value = "55.008";
+  const std::vector<store::Poll> backlog{p2, p3};
+  ASSERT_TRUE(wait_until([&] {
+    try {
+      sink.deliver(backlog);
+      return false;
+    } catch (const SinkError& e) {
+      return std::string(e.what()).starts_with("mqtt://127.0.0.1:" + std::to_string(port) + ": ");
+    }
+  }));
+
+  broker->start();  // same port, no persistence: every retained message is gone
+  Subscriber sub(port);
+  ASSERT_TRUE(deliver_eventually(sink, backlog));  // the fan-out's retry
+  sub.sync();
+  std::vector<std::string> times;
+  for (const auto& r : sub.on("kamstrup/heat1/state"))
+    times.push_back(json::parse(r.payload)["time"]);
+  EXPECT_THAT(times,
+              ::testing::IsSupersetOf({"2026-01-12T08:31:00.250Z", "2026-01-12T08:32:00.250Z"}));
+  EXPECT_EQ(sub.on("kamstrup/heat1/heat_energy").back().payload, "55.008");
+  // Reconnecting republished the status, the meter's availability and the discovery configs.
+  EXPECT_TRUE(sub.wait("kamstrup/status", "online"));
+  EXPECT_TRUE(sub.wait("kamstrup/heat1/availability", "online"));
+  EXPECT_TRUE(sub.wait(topic_of_config("kamstrup_67894321_heat_energy")));
+  EXPECT_TRUE(sub.wait(topic_of_config("kamstrup_67894321_date")));
+}
+
+TEST_F(MqttSinkTest, SilentBrokerTimesOutThenTheRetrySucceeds) {
+  Broker broker(dir.path);
+  Proxy proxy(broker.port());
+  Subscriber sub(broker.port());
+  MqttConfig c = config_for(proxy.port());
+  c.timeout = 500ms;
+  MqttSink sink(c);
+  const store::Poll p = sample_poll();
+  sink.deliver(std::span(&p, 1));
+
+  proxy.stall(true);  // nothing is forwarded: no PUBACK comes back
+  try {
+    sink.deliver(std::span(&p, 1));
+    FAIL() << "delivered through a stalled connection";
+  } catch (const SinkError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("no acknowledgement from the broker for 500 ms"));
+    EXPECT_THAT(e.what(), HasSubstr("of 9 messages unacknowledged"));
+  }
+  proxy.stall(false);
+  EXPECT_TRUE(deliver_eventually(sink, {p}));
+  sub.sync();
+  EXPECT_GE(sub.on("kamstrup/heat1/state").size(), 2u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS and passwords. Certificates come from the openssl CLI, the password file from
+// mosquitto_passwd.
+
+class MqttTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    pki_ = new TempDir();
+    const std::string d = pki_->path.string();
+    const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    std::ofstream(pki_->path / "ext.cnf") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    std::ofstream(pki_->path / "elsewhere.cnf") << "subjectAltName=DNS:elsewhere.example\n";
+    const std::vector<std::string> cmds{
+        "openssl req -x509" + ec + " -keyout " + d + "/ca.key -out " + d +
+            "/ca.crt -days 2 -subj /CN=kamstrup-test-ca",
+        "openssl req" + ec + " -keyout " + d + "/server.key -out " + d +
+            "/server.csr -subj /CN=localhost",
+        "openssl x509 -req -in " + d + "/server.csr -CA " + d + "/ca.crt -CAkey " + d +
+            "/ca.key -CAcreateserial -out " + d + "/server.crt -days 2 -extfile " + d + "/ext.cnf",
+        "openssl req" + ec + " -keyout " + d + "/elsewhere.key -out " + d +
+            "/elsewhere.csr -subj /CN=elsewhere.example",
+        "openssl x509 -req -in " + d + "/elsewhere.csr -CA " + d + "/ca.crt -CAkey " + d +
+            "/ca.key -CAcreateserial -out " + d + "/elsewhere.crt -days 2 -extfile " + d +
+            "/elsewhere.cnf",
+        "openssl req -x509" + ec + " -keyout " + d + "/other.key -out " + d +
+            "/other.crt -days 2 -subj /CN=some-other-ca",
+        "mosquitto_passwd -c -b " + d + "/passwd kamstrup 's3cret pass'",
+    };
+    for (const auto& cmd : cmds) {
+      ASSERT_EQ(std::system((cmd + " >" + d + "/pki.log 2>&1").c_str()), 0)
+          << cmd << "\n"
+          << slurp(pki_->path / "pki.log");
+    }
+  }
+  static void TearDownTestSuite() {
+    delete pki_;
+    pki_ = nullptr;
+  }
+
+  static std::string pki(const std::string& name) { return (pki_->path / name).string(); }
+
+  std::unique_ptr<Broker> tls_broker(const std::string& server = "server") {
+    return std::make_unique<Broker>(dir.path,
+                                    "cafile " + pki("ca.crt") + "\ncertfile " +
+                                        pki(server + ".crt") + "\nkeyfile " + pki(server + ".key") +
+                                        "\npassword_file " + pki("passwd") + "\n",
+                                    false);
+  }
+
+  static MqttConfig tls_config(int port) {
+    MqttConfig c = config_for(port);
+    c.url = "mqtts://127.0.0.1:" + std::to_string(port);
+    c.ca_file = pki("ca.crt");
+    c.username = "kamstrup";
+    c.password = "s3cret pass";
+    return c;
+  }
+
+  static ClientTls subscriber_tls() { return {pki("ca.crt"), "kamstrup", "s3cret pass"}; }
+
+  static TempDir* pki_;
+  TempDir dir;
+};
+
+TempDir* MqttTlsTest::pki_ = nullptr;
+
+TEST_F(MqttTlsTest, VerifiedCaAndPasswordDeliver) {
+  auto broker = tls_broker();
+  Subscriber sub(broker->port(), subscriber_tls());
+  for (const std::string host : {"127.0.0.1", "localhost"}) {
+    MqttConfig c = tls_config(broker->port());
+    c.url = "mqtts://" + host + ":" + std::to_string(broker->port());
+    MqttSink sink(c);
+    store::Poll p = sample_poll();
+    p.values[0].value = host == "localhost" ? "1.1" : "2.2";
+    sink.deliver(std::span(&p, 1));
+    EXPECT_TRUE(sub.wait("kamstrup/heat1/heat_energy", p.values[0].value)) << host;
+  }
+}
+
+TEST_F(MqttTlsTest, WrongPasswordIsASinkError) {
+  auto broker = tls_broker();
+  MqttConfig c = tls_config(broker->port());
+  c.password = "wrong";
+  MqttSink sink(c);
+  const store::Poll p = sample_poll();
+  try {
+    sink.deliver(std::span(&p, 1));
+    FAIL() << "delivered with a wrong password";
+  } catch (const SinkError& e) {
+    EXPECT_THAT(e.what(), StartsWith(c.url + ": not connected (refused by the broker: "));
+  }
+}
+
+TEST_F(MqttTlsTest, UnknownCaIsASinkError) {
+  auto broker = tls_broker();
+  MqttConfig c = tls_config(broker->port());
+  c.ca_file = pki("other.crt");
+  MqttSink sink(c);
+  const store::Poll p = sample_poll();
+  try {
+    sink.deliver(std::span(&p, 1));
+    FAIL() << "delivered to a broker whose certificate no trusted CA signed";
+  } catch (const SinkError& e) {
+    EXPECT_THAT(e.what(), StartsWith(c.url + ": not connected ("));
+    EXPECT_THAT(e.what(), HasSubstr("certificate verify failed"));
+  }
+}
+
+TEST_F(MqttTlsTest, NoBrokerIsAQuickSinkErrorAndARestartedOneIsFoundAgain) {
+  // libmosquitto 2.0.11 does not notice a refused TLS connection by itself (it spins until the
+  // keepalive ends); the sink must.
+  auto broker = tls_broker();
+  const int port = broker->port();
+  MqttConfig c = tls_config(port);
+  c.timeout = 30s;  // an attempt that hung would show as a 30 s wait, not as a refusal
+  MqttSink sink(c);
+  const store::Poll p = sample_poll();
+  sink.deliver(std::span(&p, 1));
+  broker->stop();
+  ASSERT_TRUE(wait_until([&] {
+    try {
+      sink.deliver(std::span(&p, 1));
+      return false;
+    } catch (const SinkError& e) {
+      return std::string(e.what()) == c.url + ": not connected (connection refused)";
+    }
+  }));
+  broker->start();
+  Subscriber sub(port, subscriber_tls());
+  store::Poll p2 = sample_poll();
+  p2.values[0].value = "99.5";
+  ASSERT_TRUE(deliver_eventually(sink, {p2}));
+  EXPECT_TRUE(sub.wait("kamstrup/heat1/heat_energy", "99.5"));
+}
+
+TEST_F(MqttTlsTest, CertificateMustNameTheHostUnlessInsecure) {
+  auto broker = tls_broker("elsewhere");  // signed by the right CA, for another name
+  MqttConfig c = tls_config(broker->port());
+  {
+    MqttSink sink(c);
+    const store::Poll p = sample_poll();
+    try {
+      sink.deliver(std::span(&p, 1));
+      FAIL() << "delivered to a broker whose certificate names another host";
+    } catch (const SinkError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("host name verification failed"));
+    }
+  }
+  c.tls_insecure = true;  // the chain is still checked, the name is not
+  MqttSink sink(c);
+  const store::Poll p = sample_poll();
+  EXPECT_NO_THROW(sink.deliver(std::span(&p, 1)));
+}
+
+}  // namespace
+}  // namespace kamstrup::sinks
