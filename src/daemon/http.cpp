@@ -2,6 +2,7 @@
 
 #include <httplib.h>
 
+#include <deque>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -35,7 +36,7 @@ struct Family {
 
 std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
                                const std::vector<SinkHealth>& sinks) {
-  std::vector<Family> f;
+  std::deque<Family> f;  // a deque: the references handed out below must stay valid
   auto family = [&](const std::string& name, const std::string& type,
                     const std::string& help) -> Family& {
     f.push_back({name, type, help, {}});
