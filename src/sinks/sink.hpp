@@ -22,12 +22,12 @@ class SinkError : public std::runtime_error {
 
 // What the daemon learnt about a meter when it first answered (for discovery, tags).
 struct MeterInfo {
-  std::string name;        // configured name
-  std::string model;       // e.g. "MULTICAL 403" or "" when unknown
-  std::string meter_type;  // GetType meter type, e.g. "0x0403"
-  std::string sw_revision; // e.g. "A2"
-  std::string serial;      // GetSerialNo, decimal text; "" when unknown
-  std::string protocol;    // "kmp"
+  std::string name;         // configured name
+  std::string model;        // e.g. "MULTICAL 403" or "" when unknown
+  std::string meter_type;   // GetType meter type, e.g. "0x0403"
+  std::string sw_revision;  // e.g. "A2"
+  std::string serial;       // GetSerialNo, decimal text; "" when unknown
+  std::string protocol;     // "kmp"
 };
 
 class Sink {
