@@ -92,9 +92,10 @@ void fail_no_answer(const MeterOptions& opts, meter::Failure f) {
               << ", \"failure\": " << meter::json_quote(meter::failure_name(f))
               << ", \"diagnosis\": " << meter::json_quote(meter::diagnosis_text(f)) << "}\n";
   }
-  throw ExitCode(kExitNoAnswer, error + " on " + opts.port + " (" +
-                                    std::to_string(opts.retries + 1) +
-                                    " attempts): " + std::string(meter::diagnosis_text(f)));
+  const unsigned attempts = opts.retries + 1;
+  throw ExitCode(kExitNoAnswer, error + " on " + opts.port + " (" + std::to_string(attempts) +
+                                    (attempts == 1 ? " attempt): " : " attempts): ") +
+                                    std::string(meter::diagnosis_text(f)));
 }
 
 }  // namespace kamstrup::cli
