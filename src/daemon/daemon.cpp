@@ -13,7 +13,9 @@
 #include <asio/use_awaitable.hpp>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -80,26 +82,45 @@ class Runner {
   Runner(const Config& cfg, store::Store& st, Fanout& fanout, Status& status)
       : cfg_(cfg), store_(st), fanout_(fanout), status_(status) {}
 
-  // Returns true when asked to reload (SIGHUP), false to exit.
-  bool run_loop(std::vector<MeterRuntime>& meters) {
+  // Runs until SIGTERM/SIGINT (returns nullopt) or a SIGHUP with a valid new configuration
+  // (returns it). A SIGHUP whose file is invalid is logged and changes nothing: the meters keep
+  // their schedule.
+  std::optional<Config> run_loop(std::vector<MeterRuntime>& meters,
+                                 const std::string& config_path) {
     asio::io_context io;
     asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
-    bool reload = false;
-    signals.async_wait([&](const std::error_code& ec, int sig) {
+    std::optional<Config> next;
+    std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec,
+                                                                     int sig) {
       if (ec) return;
-      reload = sig == SIGHUP;
-      spdlog::info(reload ? "SIGHUP: reloading the configuration after in-flight polls"
-                          : "stopping after in-flight polls");
+      if (sig == SIGHUP) {
+        if (config_path.empty()) {
+          spdlog::info("SIGHUP: running the built-in default, there is no file to reload");
+          signals.async_wait(on_signal);
+          return;
+        }
+        try {
+          next = load_config(config_path);
+        } catch (const ConfigError& e) {
+          spdlog::error("SIGHUP: keeping the running configuration: {}", e.what());
+          signals.async_wait(on_signal);
+          return;
+        }
+        spdlog::info("SIGHUP: reloading {} after in-flight polls", config_path);
+      } else {
+        spdlog::info("stopping after in-flight polls");
+      }
       stopping_ = true;
       for (auto& m : meters) {
         if (m.timer != nullptr) m.timer->cancel();
       }
       if (retention_timer_ != nullptr) retention_timer_->cancel();
-    });
+    };
+    signals.async_wait(on_signal);
     for (auto& m : meters) asio::co_spawn(io, poll_meter(m), asio::detached);
     asio::co_spawn(io, retention(), asio::detached);
     io.run();
-    return reload;
+    return next;
   }
 
  private:
@@ -338,24 +359,16 @@ int run(Config config, const RunOptions& options) {
       }
     }
     Runner runner(config, *st, fanout, status);
-    bool reload = runner.run_loop(meters);
+    std::optional<Config> next = runner.run_loop(meters, options.config_path);
     if (http) http->stop();
     fanout.stop(std::chrono::seconds(5));
     meters.clear();
     sims.clear();
-    if (!reload) {
+    if (!next) {
       spdlog::info("stopped");
       return 0;
     }
-    if (options.config_path.empty()) {
-      spdlog::info("SIGHUP: no configuration file to reload (built-in default); restarting it");
-      continue;
-    }
-    try {
-      config = load_config(options.config_path);
-    } catch (const ConfigError& e) {
-      spdlog::error("SIGHUP: keeping the running configuration: {}", e.what());
-    }
+    config = std::move(*next);
   }
 }
 

@@ -89,6 +89,51 @@ TEST(Run, SigtermExitsCleanly) {
   EXPECT_NE(daemon.err().find("stopped"), std::string::npos);
 }
 
+TEST(Run, SighupReloadsTheConfigurationAndKeepsTheOldOneWhenTheNewOneIsBad) {
+  TempDir dir;
+  const std::string config = dir / "k.yaml";
+  auto write = [&](const std::string& meter) {
+    std::ofstream(config) << "meters:\n  - name: " << meter << "\n    port: sim:multical403\n"
+                          << "    interval: 1s\n    registers: [heat_energy]\nstore:\n  path: "
+                          << (dir / "k.db") << "\nconsole:\n  format: json\n";
+  };
+  write("first");
+  Background daemon({kBin, "run", "--config", config}, dir / "run");
+  auto polls_of = [&](const std::string& meter) {
+    std::size_t n = 0;
+    std::string needle = "{\"meter\": \"" + meter + "\"";
+    for (std::size_t at = daemon.out().find(needle); at != std::string::npos;
+         at = daemon.out().find(needle, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  for (int i = 0; i < 400 && polls_of("first") < 1; ++i) std::this_thread::sleep_for(25ms);
+  ASSERT_GE(polls_of("first"), 1U) << daemon.err();
+
+  std::ofstream(config)
+      << "meters:\n  - name: second\n    port: sim:multical403\n    intervall: 1s\n";
+  daemon.signal(SIGHUP);
+  for (int i = 0;
+       i < 400 && daemon.err().find("keeping the running configuration") == std::string::npos;
+       ++i) {
+    std::this_thread::sleep_for(25ms);
+  }
+  EXPECT_NE(daemon.err().find(
+                "SIGHUP: keeping the running configuration: meters[0].intervall: unknown key"),
+            std::string::npos)
+      << daemon.err();
+  std::size_t before = polls_of("first");
+  for (int i = 0; i < 400 && polls_of("first") <= before; ++i) std::this_thread::sleep_for(25ms);
+  EXPECT_GT(polls_of("first"), before) << "the old configuration keeps running";
+
+  write("second");
+  daemon.signal(SIGHUP);
+  for (int i = 0; i < 400 && polls_of("second") < 1; ++i) std::this_thread::sleep_for(25ms);
+  EXPECT_GE(polls_of("second"), 1U) << daemon.err();
+  EXPECT_EQ(daemon.terminate_and_wait(), 0);
+}
+
 TEST(Run, BadConfigStopsBeforeAnythingOpens) {
   TempDir dir;
   const std::string config = dir / "bad.yaml";

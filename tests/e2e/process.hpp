@@ -191,6 +191,10 @@ class Background {
     reap(0);
     return status_;
   }
+  // Sends a signal (e.g. SIGHUP) without waiting.
+  void signal(int sig) const {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
   // SIGTERM, then the exit status (128 + signal if it died of one); SIGKILL after 10 s.
   int terminate_and_wait() {
     if (pid_ <= 0) return -1;
