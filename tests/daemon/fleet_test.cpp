@@ -153,7 +153,11 @@ TEST(Fleet, TenMetersKeepTheirScheduleThroughASleepingMeterAndASer2netRestart) {
   // The ser2net meter backs off after failures (2 s, 4 s, 8 s, ...): give it time to come back.
   wait_until(
       [&] {
-        for (auto t : polls_per_meter(polls)["m10"]) {
+        const auto counts =
+            polls_per_meter(polls);  // a range-for over a temporary's element would dangle
+        const auto it = counts.find("m10");
+        if (it == counts.end()) return false;
+        for (auto t : it->second) {
           if (t > restarted_ms) return true;
         }
         return false;
