@@ -95,7 +95,7 @@ def proc_sample(pid):
     return rss, hwm, cpu
 
 
-def smaps_breakdown(pid, top=8):
+def smaps_breakdown(pid, top=24):
     """Largest Rss contributors by mapping name (kB), from /proc/PID/smaps."""
     totals = {}
     name = None

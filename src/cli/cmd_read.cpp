@@ -6,6 +6,9 @@
 
 #include "cli/common.hpp"
 #include "kmp/catalogue.hpp"
+#include "legacy/standard.hpp"
+#include "meter/detect.hpp"
+#include "meter/legacy_session.hpp"
 #include "meter/report.hpp"
 
 namespace kamstrup::cli {
@@ -40,6 +43,165 @@ auto guard_port(const MeterOptions& opts, F&& f) {
   }
 }
 
+// Options of the pre-KMP protocols (`--protocol legacy|iec`).
+struct LegacyArgs {
+  std::string protocol = "auto";
+  std::string scale;
+  unsigned reply_baud = 1200;
+  bool no_iec_ack = false;
+};
+
+// A legacy or IEC read: the session switches the line itself (300 7E2 out, 1200 back for /#n;
+// 300 both ways for IEC). Readings are filtered to `refs` when any are given.
+meter::LegacyOptions legacy_options(const MeterOptions& opts, const LegacyArgs& args) {
+  meter::LegacyOptions lo;
+  lo.retries = opts.retries;
+  lo.reply_timeout = std::max(lo.reply_timeout,
+                              std::chrono::milliseconds(static_cast<long>(opts.timeout_s * 1000)));
+  lo.reply_line.baud = args.reply_baud;
+  lo.iec_ack = !args.no_iec_ack;
+  if (!args.scale.empty()) {
+    auto scale = legacy::parse_scale(args.scale);
+    if (!scale) {
+      throw ExitCode(kExitUsage, "--scale '" + args.scale +
+                                     "': expected energy=GJ|kWh|MWh|Gcal:D,volume=m3:D,"
+                                     "power=kW|MW:D,flow=l/h|m3/h:D (D = decimals 0-6)");
+    }
+    lo.scale = *scale;
+  }
+  return lo;
+}
+
+// Catalogue names for register references (KMP-only ids included); exits 2 on an unknown one.
+std::vector<std::string> register_names(const std::vector<std::string>& refs) {
+  std::vector<std::string> names;
+  for (const auto& ref : refs) {
+    const kmp::RegisterDef* def = kmp::find_register(std::string_view(ref));
+    if (def == nullptr) {
+      auto id = kmp::parse_register_ref(ref);
+      if (id) def = kmp::find_register(*id);
+    }
+    if (def == nullptr) {
+      parse_registers({ref});  // exits 2 with suggestions unless it is a numeric id
+      continue;                // an uncatalogued KMP id: no legacy quantity has it
+    }
+    names.emplace_back(def->name);
+  }
+  return names;
+}
+
+// The readings of a legacy/IEC reply that were asked for (all when none were named); a name the
+// reply lacks is reported as unsupported, never as zero.
+meter::ReadResult pick(meter::ReadResult result, const std::vector<std::string>& names) {
+  if (names.empty()) return result;
+  meter::ReadResult picked;
+  for (const auto& name : names) {
+    bool found = false;
+    for (const auto& rd : result.readings) {
+      if (rd.name == name && !found) {
+        picked.readings.push_back(rd);
+        found = true;
+      }
+    }
+    if (!found) {
+      const kmp::RegisterDef* def = kmp::find_register(std::string_view(name));
+      picked.readings.push_back(
+          meter::Reading{def != nullptr ? def->id : -1, name, std::nullopt, "Unsupported"});
+    }
+  }
+  return picked;
+}
+
+meter::ReadResult read_legacy(const MeterOptions& opts, const LegacyArgs& args,
+                              const std::vector<std::string>& refs) {
+  const meter::LegacyOptions lo = legacy_options(opts, args);
+  const std::vector<std::string> names = register_names(refs);
+  asio::io_context io;
+  auto port = run_sync(io, open_port(opts));
+  meter::LegacySession session(*port, lo);
+  io.restart();
+  auto result = guard_port(opts, [&] {
+    return run_sync(io, args.protocol == "iec" ? session.read_iec() : session.read_standard());
+  });
+  if (!result.answered()) fail_no_answer(opts, result.failure);
+  if (!session.error().empty()) std::cerr << "kamstrup: " << session.error() << "\n";
+  return pick(std::move(result), names);
+}
+
+bool nothing_kmp_like(meter::Failure f) {
+  return f == meter::Failure::Silent || f == meter::Failure::EchoOnly;
+}
+
+// Detection after KMP at the user's line got nothing back: the other KMP line, `/?!`, `/#1`.
+meter::Detection detect_rest(asio::io_context& io, transport::Port& port, const MeterOptions& opts,
+                             const LegacyArgs& args, std::vector<std::uint16_t> kmp_ids) {
+  std::cerr << "kamstrup: no KMP answer at " << opts.line().to_string()
+            << "; trying the other protocols (--protocol kmp skips this)\n";
+  meter::DetectOptions d;
+  d.kmp = opts.session();
+  d.kmp.retries = std::min(opts.retries, 1U);
+  d.kmp_registers = std::move(kmp_ids);
+  d.kmp_lines.clear();
+  // Line settings the user gave are taken as meant: no other KMP line is tried.
+  const bool line_given = opts.baud || opts.data_bits || opts.stop_bits || !opts.parity.empty();
+  for (const auto& l : meter::default_kmp_lines()) {
+    if (!line_given && !(l == opts.line())) d.kmp_lines.push_back(l);
+  }
+  d.legacy = legacy_options(opts, args);
+  d.legacy.retries = std::min(opts.retries, 1U);
+  io.restart();
+  return guard_port(opts, [&] { return run_sync(io, meter::detect_protocol(port, d)); });
+}
+
+meter::Failure worse(meter::Failure a, meter::Failure b) {
+  return static_cast<int>(a) >= static_cast<int>(b) ? a : b;
+}
+
+// `--protocol auto`: KMP first at the user's line (a KMP meter costs not one extra frame), and
+// only when nothing KMP-like came back, the other protocols.
+meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
+                            const std::vector<std::string>& refs, meter::Protocol& protocol) {
+  const std::vector<std::string> names = register_names(refs);
+  std::vector<std::uint16_t> ids;  // the KMP request, in the order given
+  for (const auto& ref : refs) {
+    const kmp::RegisterDef* def = kmp::find_register(std::string_view(ref));
+    if (def != nullptr) {
+      if (def->id >= 0) ids.push_back(static_cast<std::uint16_t>(def->id));
+      continue;  // a legacy-only quantity has no KMP id
+    }
+    if (auto id = kmp::parse_register_ref(ref)) ids.push_back(*id);
+  }
+  if (refs.empty()) {
+    for (auto n : kmp::default_register_names()) ids.push_back(*kmp::parse_register_ref(n));
+  }
+  asio::io_context io;
+  auto port = run_sync(io, open_port(opts));
+  meter::ReadResult first;
+  if (!ids.empty()) {
+    meter::MeterSession session(*port, opts.session());
+    io.restart();
+    first = guard_port(opts, [&] { return run_sync(io, session.read_registers(ids)); });
+    if (first.answered()) {
+      protocol = meter::Protocol::Kmp;
+      return first;
+    }
+    if (!nothing_kmp_like(first.failure)) fail_no_answer(opts, first.failure);
+  } else {
+    first.failure = meter::Failure::Silent;
+  }
+  auto det = detect_rest(io, *port, opts, args, ids);
+  if (!det.protocol) fail_no_answer(opts, worse(first.failure, det.worst_failure()));
+  protocol = *det.protocol;
+  for (auto& step : det.steps) {
+    if (step.answered() && step.protocol == protocol && step.result) {
+      if (!step.note.empty()) std::cerr << "kamstrup: " << step.note << "\n";
+      if (protocol == meter::Protocol::Kmp) return std::move(*step.result);
+      return pick(std::move(*step.result), names);
+    }
+  }
+  fail_no_answer(opts, det.worst_failure());
+}
+
 }  // namespace
 
 void add_read_command(CLI::App& app) {
@@ -51,31 +213,64 @@ void add_read_command(CLI::App& app) {
   auto opts = std::make_shared<MeterOptions>();
   auto regs = std::make_shared<std::vector<std::string>>();
   auto csv = std::make_shared<bool>(false);
+  auto legacy_args = std::make_shared<LegacyArgs>();
   opts->add_to(*cmd, false);
+  cmd->add_option("--protocol", legacy_args->protocol,
+                  "auto (default): KMP at the line settings (1200 8N2 unless set), and only when "
+                  "nothing comes back, KMP at the other of 1200 8N2/9600 8N1, the IEC readout, "
+                  "then /#1 (the one that answers is used; `kamstrup doctor` shows each step); "
+                  "kmp: KMP frames only; legacy: MULTICAL "
+                  "66/III/401/41 `/#1` (300 baud 7E2 out, 1200 back; the scale comes from the "
+                  "meter's program number in `/#2`); iec: IEC 62056-21 mode A readout `/?!` at "
+                  "300 baud (MULTICAL 66/401/III, Kamstrup 382)")
+      ->check(CLI::IsMember({"auto", "kmp", "legacy", "iec"}));
+  cmd->add_option("--scale", legacy_args->scale,
+                  "legacy: the meter's scale instead of the one its program number implies (needed "
+                  "when that number is not in the table), e.g. "
+                  "energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0");
+  cmd->add_option("--reply-baud", legacy_args->reply_baud,
+                  "legacy: the baud rate the meter answers at (default 1200)")
+      ->check(CLI::IsMember({300U, 600U, 1200U, 2400U}));
+  cmd->add_flag("--no-iec-ack", legacy_args->no_iec_ack,
+                "iec: do not send ACK 000 after the identification line");
   cmd->add_option("REG", *regs,
                   "Registers: catalogue names (see `kamstrup registers`) or ids (60, 0x3C)");
   auto* json_flag = cmd->add_flag("--json", opts->json, "Print one JSON object");
-  cmd->add_flag("--csv", *csv, "Print CSV: name,id,value,unit,text")->excludes(json_flag);
-  cmd->callback([opts, regs, csv] {
-    std::vector<std::string> refs = *regs;
-    if (refs.empty()) {
-      for (auto n : kmp::default_register_names()) refs.emplace_back(n);
+  cmd->add_flag("--csv", *csv,
+                "Print CSV: name,id,value,unit,text (id empty for a quantity without a KMP "
+                "register)")
+      ->excludes(json_flag);
+  cmd->callback([opts, regs, csv, legacy_args] {
+    meter::ReadResult result;
+    meter::Protocol protocol = meter::Protocol::Kmp;
+    if (legacy_args->protocol == "auto") {
+      result = read_auto(*opts, *legacy_args, *regs, protocol);
+    } else if (legacy_args->protocol != "kmp") {
+      protocol = *meter::parse_protocol(legacy_args->protocol);
+      result = read_legacy(*opts, *legacy_args, *regs);
+    } else {
+      std::vector<std::string> refs = *regs;
+      if (refs.empty()) {
+        for (auto n : kmp::default_register_names()) refs.emplace_back(n);
+      }
+      auto ids = parse_registers(refs);
+      asio::io_context io;
+      auto port = run_sync(io, open_port(*opts));
+      meter::MeterSession session(*port, opts->session());
+      io.restart();
+      result = guard_port(*opts, [&] { return run_sync(io, session.read_registers(ids)); });
+      if (!result.answered()) fail_no_answer(*opts, result.failure);
     }
-    auto ids = parse_registers(refs);
-    asio::io_context io;
-    auto port = run_sync(io, open_port(*opts));
-    meter::MeterSession session(*port, opts->session());
-    io.restart();
-    auto result = guard_port(*opts, [&] { return run_sync(io, session.read_registers(ids)); });
-    if (!result.answered()) fail_no_answer(*opts, result.failure);
     if (opts->json) {
-      std::cout << meter::read_result_json(opts->port, meter::utc_now_rfc3339(), result) << "\n";
+      std::cout << meter::read_result_json(opts->port, meter::utc_now_rfc3339(), result,
+                                           meter::protocol_name(protocol))
+                << "\n";
     } else if (*csv) {
       std::cout << "name,id,value,unit,text\n";
       for (const auto& rd : result.readings) {
         if (!rd.value) continue;
-        std::cout << meter::csv_field(rd.name) << "," << rd.id << ","
-                  << (rd.value->number ? rd.value->number->to_string() : "") << ","
+        std::cout << meter::csv_field(rd.name) << "," << (rd.id < 0 ? "" : std::to_string(rd.id))
+                  << "," << (rd.value->number ? rd.value->number->to_string() : "") << ","
                   << meter::csv_field(rd.value->unit) << "," << meter::csv_field(rd.value->text)
                   << "\n";
       }
@@ -87,54 +282,151 @@ void add_read_command(CLI::App& app) {
   });
 }
 
+namespace {
+
+// `known`: a GetType answer already received (auto-detection's probe), so it is not asked twice.
+void print_kmp_info(asio::io_context& io, transport::Port& port, const MeterOptions& opts,
+                    const transport::LineSettings& line_used,
+                    std::optional<meter::MeterSession::TypeResult> known = std::nullopt) {
+  meter::MeterSession session(port, opts.session());
+  io.restart();
+  auto type = known ? *known : guard_port(opts, [&] { return run_sync(io, session.get_type()); });
+  if (!type.type) fail_no_answer(opts, type.failure);
+  io.restart();
+  auto serial = guard_port(opts, [&] { return run_sync(io, session.get_serial()); });
+  io.restart();
+  const std::uint16_t clock_ids[] = {1002, 1003};
+  auto clock = guard_port(opts, [&] { return run_sync(io, session.read_registers(clock_ids)); });
+
+  char hex[8];
+  std::snprintf(hex, sizeof hex, "0x%04X", type.type->meter_type);
+  std::string model = kmp::meter_type_name(type.type->meter_type);
+  auto text_of = [&](std::uint16_t id) -> std::string {
+    for (const auto& rd : clock.readings) {
+      if (rd.id == id && rd.value) return meter::display_value(*rd.value);
+    }
+    return "";
+  };
+  std::string line = line_used.to_string();
+  if (opts.json) {
+    std::cout << "{\"port\": " << meter::json_quote(opts.port)
+              << ", \"protocol\": \"kmp\", \"line\": " << meter::json_quote(line)
+              << ", \"meter_type\": " << type.type->meter_type
+              << ", \"meter_type_hex\": " << meter::json_quote(hex)
+              << ", \"model\": " << meter::json_quote(model)
+              << ", \"sw_revision\": " << meter::json_quote(type.type->sw_revision)
+              << ", \"serial\": " << (serial.serial ? std::to_string(*serial.serial) : "null")
+              << ", \"clock\": " << meter::json_quote(text_of(1002))
+              << ", \"date\": " << meter::json_quote(text_of(1003)) << "}\n";
+  } else {
+    std::cout << "protocol       KMP (" << line << ")\n"
+              << "meter type     " << hex << (model.empty() ? "" : " " + model) << "\n"
+              << "software       "
+              << (type.type->sw_revision.empty() ? "(not reported)" : type.type->sw_revision)
+              << "\n"
+              << "serial number  "
+              << (serial.serial ? std::to_string(*serial.serial) : "(no answer)") << "\n"
+              << "clock          " << text_of(1002) << "\n"
+              << "date           " << text_of(1003) << "\n";
+  }
+}
+
+// A MULTICAL /#n meter: its program number (and the scale it implies) and customer number from
+// /#2; an IEC meter: its identification line and the readout's customer number.
+void print_legacy_info(asio::io_context& io, transport::Port& port, const MeterOptions& opts,
+                       const LegacyArgs& args, meter::Protocol protocol) {
+  meter::LegacySession session(port, legacy_options(opts, args));
+  std::string customer, program, scale, identification, date;
+  io.restart();
+  if (protocol == meter::Protocol::Iec) {
+    auto r = guard_port(opts, [&] { return run_sync(io, session.read_iec()); });
+    if (!r.answered()) fail_no_answer(opts, r.failure);
+    identification = session.identification();
+    for (const auto& rd : r.readings) {
+      if (rd.name == "customer_number" && rd.value) customer = meter::display_value(*rd.value);
+    }
+  } else {
+    auto reply = guard_port(opts, [&] { return run_sync(io, session.request("2")); });
+    if (!reply.answered() || reply.lines.empty()) fail_no_answer(opts, reply.failure);
+    auto two = legacy::decode_standard2(reply.lines.front());
+    if (!two) {
+      throw ExitCode(kExitPartial, "the meter's /#2 reply is malformed (" +
+                                       std::string(legacy::to_string(two.error())) + ")");
+    }
+    program = two->program.text;
+    auto sc = legacy::scale_for(two->program);
+    scale = sc ? legacy::scale_to_string(*sc) : "(not in the table: set it with --scale)";
+    for (const auto& v : two->values) {
+      if (v.name == "customer_number") customer = meter::display_value(v.value);
+      if (v.name == "date") date = meter::display_value(v.value);
+    }
+  }
+  const std::string title(meter::protocol_title(protocol));
+  if (opts.json) {
+    std::cout << "{\"port\": " << meter::json_quote(opts.port)
+              << ", \"protocol\": " << meter::json_quote(meter::protocol_name(protocol))
+              << ", \"customer_number\": " << meter::json_quote(customer);
+    if (protocol == meter::Protocol::Iec) {
+      std::cout << ", \"identification\": " << meter::json_quote(identification);
+    } else {
+      std::cout << ", \"program_number\": " << meter::json_quote(program)
+                << ", \"scale\": " << meter::json_quote(scale)
+                << ", \"date\": " << meter::json_quote(date);
+    }
+    std::cout << "}\n";
+  } else {
+    std::cout << "protocol         " << title << "\n";
+    if (protocol == meter::Protocol::Iec) {
+      std::cout << "identification   " << identification << "\n";
+    } else {
+      std::cout << "program number   " << program << "\n"
+                << "scale            " << scale << "\n"
+                << "date             " << date << "\n";
+    }
+    std::cout << "customer number  " << customer << "\n";
+  }
+}
+
+}  // namespace
+
 void add_info_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
-      "info", "Identify a meter: type, software revision, serial number, clock and date.");
+      "info",
+      "Identify a meter: the protocol it speaks, then (KMP) type, software revision, serial "
+      "number, clock and date, or (MULTICAL /#n) program number, scale and customer number.");
   auto opts = std::make_shared<MeterOptions>();
+  auto legacy_args = std::make_shared<LegacyArgs>();
   opts->add_to(*cmd);
-  cmd->callback([opts] {
+  cmd->add_option("--protocol", legacy_args->protocol,
+                  "auto (default; see `kamstrup read --help`), kmp, legacy or iec")
+      ->check(CLI::IsMember({"auto", "kmp", "legacy", "iec"}));
+  cmd->callback([opts, legacy_args] {
     asio::io_context io;
     auto port = run_sync(io, open_port(*opts));
-    meter::MeterSession session(*port, opts->session());
+    const std::string& p = legacy_args->protocol;
+    if (p == "kmp") {
+      print_kmp_info(io, *port, *opts, opts->line());
+      return;
+    }
+    if (p != "auto") {
+      print_legacy_info(io, *port, *opts, *legacy_args, *meter::parse_protocol(p));
+      return;
+    }
+    // KMP at the user's line first: a KMP meter costs no extra frame.
+    meter::MeterSession probe(*port, opts->session());
     io.restart();
-    auto type = guard_port(*opts, [&] { return run_sync(io, session.get_type()); });
-    if (!type.type) fail_no_answer(*opts, type.failure);
-    io.restart();
-    auto serial = guard_port(*opts, [&] { return run_sync(io, session.get_serial()); });
-    io.restart();
-    const std::uint16_t clock_ids[] = {1002, 1003};
-    auto clock = guard_port(*opts, [&] { return run_sync(io, session.read_registers(clock_ids)); });
-
-    char hex[8];
-    std::snprintf(hex, sizeof hex, "0x%04X", type.type->meter_type);
-    std::string model = kmp::meter_type_name(type.type->meter_type);
-    auto text_of = [&](std::uint16_t id) -> std::string {
-      for (const auto& rd : clock.readings) {
-        if (rd.id == id && rd.value) return meter::display_value(*rd.value);
-      }
-      return "";
-    };
-    std::string line = opts->line().to_string();
-    if (opts->json) {
-      std::cout << "{\"port\": " << meter::json_quote(opts->port)
-                << ", \"protocol\": \"kmp\", \"line\": " << meter::json_quote(line)
-                << ", \"meter_type\": " << type.type->meter_type
-                << ", \"meter_type_hex\": " << meter::json_quote(hex)
-                << ", \"model\": " << meter::json_quote(model)
-                << ", \"sw_revision\": " << meter::json_quote(type.type->sw_revision)
-                << ", \"serial\": " << (serial.serial ? std::to_string(*serial.serial) : "null")
-                << ", \"clock\": " << meter::json_quote(text_of(1002))
-                << ", \"date\": " << meter::json_quote(text_of(1003)) << "}\n";
+    auto type = guard_port(*opts, [&] { return run_sync(io, probe.get_type()); });
+    if (type.type || !nothing_kmp_like(type.failure)) {
+      if (!type.type) fail_no_answer(*opts, type.failure);
+      print_kmp_info(io, *port, *opts, opts->line(), type);
+      return;
+    }
+    auto det = detect_rest(io, *port, *opts, *legacy_args, {});
+    if (!det.protocol) fail_no_answer(*opts, worse(type.failure, det.worst_failure()));
+    if (*det.protocol == meter::Protocol::Kmp) {
+      print_kmp_info(io, *port, *opts, det.line);
     } else {
-      std::cout << "protocol       KMP (" << line << ")\n"
-                << "meter type     " << hex << (model.empty() ? "" : " " + model) << "\n"
-                << "software       "
-                << (type.type->sw_revision.empty() ? "(not reported)" : type.type->sw_revision)
-                << "\n"
-                << "serial number  "
-                << (serial.serial ? std::to_string(*serial.serial) : "(no answer)") << "\n"
-                << "clock          " << text_of(1002) << "\n"
-                << "date           " << text_of(1003) << "\n";
+      print_legacy_info(io, *port, *opts, *legacy_args, *det.protocol);
     }
   });
 }

@@ -1,11 +1,13 @@
 // `kamstrup simulate`: virtual meters on a pty or TCP ports (see sim/simulator.hpp for the
 // start lines and the log schema).
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "sim/profile.hpp"
@@ -35,6 +37,9 @@ struct SimulateArgs {
   std::optional<unsigned> databits;
   std::optional<unsigned> stopbits;
   bool accept_1_stop_bit = false;
+  bool no_logger = false;
+  std::vector<std::string> logger_periods;  // KIND=DURATION
+  std::optional<std::string> logger_time_order;
 };
 
 sim::SimOptions to_options(const SimulateArgs& a) {
@@ -54,6 +59,20 @@ sim::SimOptions to_options(const SimulateArgs& a) {
   if (a.parity) o.profile.line.parity = (*a.parity)[0];
   if (a.databits) o.profile.line.data_bits = *a.databits;
   if (a.stopbits) o.profile.line.stop_bits = *a.stopbits;
+  if (a.no_logger) o.profile.logger.enabled = false;
+  if (a.logger_time_order) o.profile.logger.reversed_time = *a.logger_time_order == "reversed";
+  for (const auto& spec : a.logger_periods) {
+    const auto eq = spec.find('=');
+    const auto kind = sim::parse_log_kind(spec.substr(0, std::min(eq, spec.size())));
+    const auto period =
+        eq == std::string::npos ? std::nullopt : sim::parse_log_period(spec.substr(eq + 1));
+    if (!kind || !period) {
+      throw ExitCode(kExitUsage, "simulate: --logger-period " + spec +
+                                     ": expected KIND=DURATION, KIND hourly|daily|monthly|"
+                                     "yearly, DURATION like 2s, 500ms, 1m, 1h");
+    }
+    o.profile.logger.period[static_cast<std::size_t>(*kind)] = *period;
+  }
   o.count = a.count;
   o.pty_link = a.pty;
   o.tcp = a.tcp;
@@ -110,10 +129,17 @@ void add_simulate_command(CLI::App& app) {
       ->check(CLI::IsMember(
           std::vector<std::string>(sim::profile_names().begin(), sim::profile_names().end())))
       ->capture_default_str();
-  cmd->add_option("--profile-file", args->profile_file,
-                  "YAML profile: base, serial, meter_type, sw_revision, line, and per-register\n"
-                  "overrides  registers: {heat_energy: {value: \"55.006\", unit: MWh, nob: 4,\n"
-                  "fixed: true}, 0x0123: unsupported}")
+  cmd->add_option(
+         "--profile-file", args->profile_file,
+         "YAML profile: base, serial, meter_type, sw_revision, line, and per-register\n"
+         "overrides  registers: {heat_energy: {value: \"55.006\", unit: MWh, nob: 4,\n"
+         "fixed: true}, 0x0123: unsupported}. Legacy bases (multical66c: /#1-/#D and\n"
+         "/?!, multical401: /?! with ACK and /#1) also take program_number: \"0044119\"\n"
+         "(ABCCC: B energy unit 2 GJ/3 kWh/4 MWh/5 Gcal, CCC the decimals), scale:\n"
+         "\"energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0\" (for other program numbers),\n"
+         "customer_number, iec_identification, iec_ack, reply_line. A legacy meter hears\n"
+         "/#n at 300 baud and answers at 1200 only once the reader's pty shows 1200\n"
+         "(within 1 s; else silence, fault \"line\"); /?! is answered at 300 baud")
       ->type_name("FILE")
       ->check(CLI::ExistingFile)
       ->excludes("--profile");
@@ -177,6 +203,18 @@ void add_simulate_command(CLI::App& app) {
   cmd->add_flag("--accept-1-stop-bit", args->accept_1_stop_bit,
                 "On a pty, also answer a reader set to 1 stop bit when the meter expects 2 "
                 "(by default a wrong baud or stop-bit setting gets silence, as from a real meter)");
+  cmd->add_flag("--no-logger", args->no_logger,
+                "Disable the data logger: nothing answers on the logger address 0x7F (the "
+                "multical403/602 profiles have one, EXPERIMENTAL, see docs/logger.md)");
+  cmd->add_option("--logger-period", args->logger_periods,
+                  "Compress logger time: write KIND records every DURATION instead of each "
+                  "calendar period, e.g. hourly=2s (repeatable)")
+      ->type_name("KIND=DURATION");
+  cmd->add_option("--logger-time-order", args->logger_time_order,
+                  "How the logger reads the 8-byte Time of A0/A3 requests (profile default: "
+                  "field-table)")
+      ->type_name("ORDER")
+      ->check(CLI::IsMember({"field-table", "reversed"}));
   cmd->callback([args] { run(*args); });
 }
 

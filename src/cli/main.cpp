@@ -56,6 +56,8 @@ int main(int argc, char** argv) {
   kamstrup::cli::add_decode_command(app);
   kamstrup::cli::add_registers_command(app);
   kamstrup::cli::add_simulate_command(app);
+  kamstrup::cli::add_log_command(app);
+  kamstrup::cli::add_doctor_command(app);
   for (const auto& [name, help] : kDaemonCommands) app.add_subcommand(name, help);
 #endif
 

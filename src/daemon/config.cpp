@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "kmp/catalogue.hpp"
+#include "legacy/standard.hpp"
+#include "sim/profile.hpp"
 
 namespace kamstrup::daemon {
 
@@ -153,9 +155,11 @@ MeterConfig parse_meter(const YAML::Node& node, const std::string& path) {
     fail(s.key_path("port"), "every meter needs a port (e.g. /dev/ttyUSB0 or sim:multical403)");
   if (m.simulated()) {
     std::string profile = m.port.substr(4);
-    if (profile != "multical403" && profile != "multical602" && profile != "kamstrup382") {
-      fail(s.key_path("port"), "unknown simulator profile '" + profile +
-                                   "' (sim:multical403, sim:multical602 or sim:kamstrup382)");
+    if (!sim::builtin_profile(profile)) {
+      std::string known;
+      for (auto n : sim::profile_names())
+        known += (known.empty() ? "sim:" : ", sim:") + std::string(n);
+      fail(s.key_path("port"), "unknown simulator profile '" + profile + "' (" + known + ")");
     }
   }
   YAML::Node regs = s.get("registers");
@@ -189,6 +193,46 @@ MeterConfig parse_meter(const YAML::Node& node, const std::string& path) {
   m.line = parse_line(s, m.port);
   m.timeout = s.duration("timeout", std::chrono::seconds(2), std::chrono::milliseconds(50));
   m.retries = static_cast<unsigned>(s.integer("retries", 2, 0, 10));
+  m.protocol = s.str("protocol", "auto");
+  if (m.protocol != "auto" && m.protocol != "kmp" && m.protocol != "legacy" &&
+      m.protocol != "iec") {
+    fail(s.key_path("protocol"),
+         "expected auto, kmp, legacy (MULTICAL /#n) or iec (/?! "
+         "readout), got '" +
+             m.protocol + "'");
+  }
+  m.scale = s.str("scale", "");
+  if (!m.scale.empty()) {
+    if (m.protocol != "legacy" && m.protocol != "auto")
+      fail(s.key_path("scale"), "only MULTICAL /#n meters (protocol: legacy) use a scale");
+    if (!legacy::parse_scale(m.scale).ok()) {
+      fail(s.key_path("scale"),
+           "expected energy=GJ|kWh|MWh|Gcal:DECIMALS,volume=m3:D,power=kW|MW:D,flow=l/h|m3/h:D "
+           "(e.g. energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0), got '" +
+               m.scale + "'");
+    }
+  }
+  std::string backfill = s.str("backfill", "off");
+  if (backfill != "off" && backfill != "0") {
+    auto d = parse_duration(backfill);
+    if (!d || d->count() <= 0)
+      fail(s.key_path("backfill"),
+           "expected off or a duration like 7d or 12h, got '" + backfill + "'");
+    m.backfill = *d;
+  }
+  m.logger = s.str("logger", "hourly");
+  if (m.logger != "hourly" && m.logger != "daily" && m.logger != "monthly" &&
+      m.logger != "yearly") {
+    fail(s.key_path("logger"), "expected hourly, daily, monthly or yearly, got '" + m.logger + "'");
+  }
+  m.logger_time_order = s.str("logger_time_order", "field-table");
+  if (m.logger_time_order != "field-table" && m.logger_time_order != "reversed") {
+    fail(s.key_path("logger_time_order"),
+         "expected field-table or reversed, got '" + m.logger_time_order + "'");
+  }
+  if ((m.protocol == "legacy" || m.protocol == "iec") && m.backfill.count() > 0)
+    fail(s.key_path("backfill"),
+         "only KMP meters have a logger we can read (protocol: " + m.protocol + ")");
   s.finish();
   return m;
 }
@@ -479,7 +523,12 @@ std::string dump_config(const Config& c) {
     o << "]\n    interval: " << m.interval.count() << "ms\n    baud: " << m.line.baud
       << "\n    parity: " << parity << "\n    databits: " << m.line.data_bits
       << "\n    stopbits: " << m.line.stop_bits << "\n    timeout: " << m.timeout.count()
-      << "ms\n    retries: " << m.retries << "\n";
+      << "ms\n    retries: " << m.retries << "\n    protocol: " << m.protocol << "\n";
+    if (!m.scale.empty()) o << "    scale: " << q(m.scale) << "\n";
+    if (m.backfill.count() > 0) {
+      o << "    backfill: " << m.backfill.count() << "ms\n    logger: " << m.logger
+        << "\n    logger_time_order: " << m.logger_time_order << "\n";
+    }
   }
   o << "store:\n  path: " << q(c.store.path) << "\n  retention: " << c.store.retention.count()
     << "h\n";

@@ -28,6 +28,18 @@ struct MeterConfig {
   transport::LineSettings line;
   std::chrono::milliseconds timeout{2000};
   unsigned retries = 2;
+  // auto | kmp | legacy | iec. auto tries KMP, the IEC readout and /#1 once and remembers the
+  // one that answered for as long as the daemon runs.
+  std::string protocol = "auto";
+  // legacy (/#n) meters only: the scale to use when the meter's program number is not in the
+  // table (see docs/config.md); "" = from the meter's own program number.
+  std::string scale;
+  // KMP meters: read missed history from the meter's own logger (experimental). 0 = off; else
+  // how far back to go at most (first start: this far; after downtime: since the last stored
+  // reading, but no further than this).
+  std::chrono::milliseconds backfill{0};
+  std::string logger = "hourly";                  // hourly | daily | monthly | yearly
+  std::string logger_time_order = "field-table";  // field-table | reversed
   [[nodiscard]] bool simulated() const { return port.rfind("sim:", 0) == 0; }
 };
 

@@ -25,6 +25,10 @@
 #include "daemon/status.hpp"
 #include "kmp/catalogue.hpp"
 #include "kmp/messages.hpp"
+#include "meter/detect.hpp"
+#include "meter/legacy_session.hpp"
+#include "meter/logger_session.hpp"
+#include "meter/report.hpp"
 #include "meter/session.hpp"
 #include "sim/profile.hpp"
 #include "sim/simulator.hpp"
@@ -71,6 +75,11 @@ struct MeterRuntime {
   std::string port_spec;  // the simulator's pty for sim: meters
   std::unique_ptr<transport::Port> port;
   std::unique_ptr<meter::MeterSession> session;
+  std::unique_ptr<meter::LegacySession> legacy;
+  std::optional<meter::Protocol> protocol;  // configured, or found by detection and kept
+  bool backfill_due = true;                 // at start and after the meter was unreachable
+  bool logger_unsupported = false;          // said so once; no more logger reads this run
+  std::optional<meter::LoggerDirectory> log_directory;  // the meter's LIDs, found once
   meter::SessionStats stats_base;  // stats of sessions on earlier port openings
   bool info_known = false;
   MeterStatus status;
@@ -160,9 +169,13 @@ class Runner {
 
   void publish_status(MeterRuntime& m) {
     m.status.stats = m.stats_base;
-    if (m.session) {
-      const auto& s = m.session->stats();
-      auto& t = m.status.stats;
+    if (m.session) add_stats(m.status.stats, m.session->stats());
+    if (m.legacy) add_stats(m.status.stats, m.legacy->stats());
+    status_.set(m.status);
+  }
+
+  static void add_stats(meter::SessionStats& t, const meter::SessionStats& s) {
+    {
       t.frames_sent += s.frames_sent;
       t.bytes_sent += s.bytes_sent;
       t.bytes_received += s.bytes_received;
@@ -174,17 +187,145 @@ class Runner {
       t.noise_bytes += s.noise_bytes;
       t.retries += s.retries;
     }
-    status_.set(m.status);
   }
 
   void drop_port(MeterRuntime& m) {
-    if (m.session) {
+    if (m.session || m.legacy) {
       publish_status(m);
       m.stats_base = m.status.stats;
     }
     m.session.reset();
+    m.legacy.reset();
     if (m.port) m.port->close();
     m.port.reset();
+  }
+
+  static meter::SessionOptions session_options(const MeterConfig& c) {
+    meter::SessionOptions so;
+    so.reply_timeout = c.timeout;
+    so.retries = c.retries;
+    return so;
+  }
+
+  static meter::LegacyOptions legacy_options(const MeterConfig& c) {
+    meter::LegacyOptions lo;
+    lo.retries = c.retries;
+    if (!c.scale.empty()) lo.scale = legacy::parse_scale(c.scale).value();  // validated
+    return lo;
+  }
+
+  void fail_poll(MeterRuntime& m, meter::Failure f) {
+    ++m.status.polls_failed;
+    m.backfill_due = true;
+    set_state(m, false,
+              "no valid answer (" + std::string(meter::failure_name(f)) +
+                  "): " + std::string(meter::diagnosis_text(f)));
+  }
+
+  // Finds the protocol once per daemon run (a configured one is taken as it is).
+  asio::awaitable<bool> resolve_protocol(MeterRuntime& m) {
+    if (m.protocol) co_return true;
+    meter::DetectOptions d;
+    d.kmp = session_options(m.cfg);
+    d.kmp.retries = std::min(m.cfg.retries, 1U);
+    d.legacy = legacy_options(m.cfg);
+    d.legacy.retries = std::min(m.cfg.retries, 1U);
+    // The configured line first (it is 9600 8N1 for sim:kamstrup382 and where the user set it).
+    d.kmp_lines = {m.cfg.line};
+    for (const auto& l : meter::default_kmp_lines()) {
+      if (!(l == m.cfg.line)) d.kmp_lines.push_back(l);
+    }
+    auto det = co_await meter::detect_protocol(*m.port, d);
+    if (!det.protocol) {
+      fail_poll(m, det.worst_failure());
+      co_return false;
+    }
+    m.protocol = det.protocol;
+    if (*m.protocol == meter::Protocol::Kmp) {
+      m.cfg.line = det.line;
+      co_await m.port->set_line(det.line);
+    }
+    spdlog::info("meter {}: speaks {}{} (auto-detected)", m.cfg.name,
+                 meter::protocol_title(*m.protocol),
+                 *m.protocol == meter::Protocol::Kmp ? " at " + det.line.to_string() : "");
+    co_return true;
+  }
+
+  // Reads what the meter's own logger holds for the time this daemon did not poll, and stores it
+  // as readings with their logged times (source "logger"), so outputs get them like any other.
+  asio::awaitable<void> backfill(MeterRuntime& m) {
+    m.backfill_due = false;
+    const auto now = now_ms();
+    const auto window =
+        std::chrono::duration_cast<std::chrono::milliseconds>(m.cfg.backfill).count();
+    auto last = store_.last_time(m.cfg.name);
+    const std::int64_t from = std::max(last.value_or(0) + 1, now - window);
+    meter::LogReadOptions lo;
+    lo.kind = m.cfg.logger == "daily"     ? meter::LoggerKind::Daily
+              : m.cfg.logger == "monthly" ? meter::LoggerKind::Monthly
+              : m.cfg.logger == "yearly"  ? meter::LoggerKind::Yearly
+                                          : meter::LoggerKind::Hourly;
+    lo.from_ms = from;
+    lo.to_ms = now;
+    lo.order = m.cfg.logger_time_order == "reversed" ? kmp::TimeOrder::Reversed
+                                                     : kmp::TimeOrder::FieldTable;
+    lo.directory = m.log_directory;
+    // The reader adds date and clock itself; a record has room for six more registers.
+    for (auto id : m.cfg.register_ids) {
+      if (id != 1002 && id != 1003 && lo.registers.size() < 6) lo.registers.push_back(id);
+    }
+    spdlog::info("meter {}: backfill: reading the {} logger from {} ms", m.cfg.name, m.cfg.logger,
+                 from);
+    auto r = co_await meter::read_log(*m.session, lo);
+    if (r.status == meter::LogStatus::Ok || r.status == meter::LogStatus::OutOfRange ||
+        r.status == meter::LogStatus::Empty) {
+      m.log_directory = r.directory;
+    }
+    if (r.status == meter::LogStatus::OutOfRange || r.status == meter::LogStatus::Empty) {
+      spdlog::info("meter {}: backfill: the logger has no records for the gap", m.cfg.name);
+      co_return;
+    }
+    if (!r.ok()) {
+      if (r.status == meter::LogStatus::Unsupported || r.status == meter::LogStatus::NoSuchLogger ||
+          r.status == meter::LogStatus::NoTime) {
+        m.logger_unsupported = true;  // asking again after every outage would not help
+      }
+      spdlog::warn("meter {}: backfill from the meter's logger failed: {}", m.cfg.name, r.error);
+      co_return;
+    }
+    std::vector<store::Poll> polls;
+    for (const auto& rec : r.records) {
+      if (rec.time_ms < from || rec.time_ms >= now) continue;
+      store::Poll p;
+      p.meter = m.cfg.name;
+      p.time_ms = rec.time_ms;
+      p.source = "logger";
+      p.values = to_values(rec.readings);
+      if (!p.values.empty()) polls.push_back(std::move(p));
+    }
+    if (polls.empty()) {
+      spdlog::info("meter {}: backfill: the logger has no records for the gap", m.cfg.name);
+      co_return;
+    }
+    store_.insert_all(polls);
+    fanout_.notify();
+    m.status.backfilled += polls.size();
+    spdlog::info("meter {}: backfill: stored {} logger record(s)", m.cfg.name, polls.size());
+  }
+
+  static std::vector<store::Value> to_values(const std::vector<meter::Reading>& readings) {
+    std::vector<store::Value> values;
+    for (const auto& r : readings) {
+      if (!r.value) continue;  // unsupported or failed: never a value
+      store::Value v;
+      v.register_id = r.id;
+      v.name = r.name;
+      v.value = r.value->number ? r.value->number->to_string() : "";
+      v.text = r.value->text;
+      v.unit = r.value->unit;
+      values.push_back(std::move(v));
+    }
+    return values;
   }
 
   asio::awaitable<void> poll_once(MeterRuntime& m) {
@@ -192,10 +333,13 @@ class Runner {
     if (!m.port) {
       m.port = transport::make_port(ex, m.port_spec, m.cfg.line);
       co_await m.port->open();
-      meter::SessionOptions so;
-      so.reply_timeout = m.cfg.timeout;
-      so.retries = m.cfg.retries;
-      m.session = std::make_unique<meter::MeterSession>(*m.port, so);
+      m.session = std::make_unique<meter::MeterSession>(*m.port, session_options(m.cfg));
+      m.legacy = std::make_unique<meter::LegacySession>(*m.port, legacy_options(m.cfg));
+    }
+    if (!co_await resolve_protocol(m)) co_return;
+    if (*m.protocol != meter::Protocol::Kmp) {
+      co_await poll_legacy(m);
+      co_return;
     }
     if (!m.info_known) {
       auto type = co_await m.session->get_type();
@@ -215,27 +359,49 @@ class Runner {
         fanout_.meter_info(info);
       }
     }
+    if (m.info_known && m.backfill_due && m.cfg.backfill.count() > 0 && !m.logger_unsupported)
+      co_await backfill(m);
     auto result = co_await m.session->read_registers(m.cfg.register_ids);
-    if (!result.answered()) {
+    store_result(m, result);
+  }
+
+  asio::awaitable<void> poll_legacy(MeterRuntime& m) {
+    // Not a conditional expression: GCC mishandles co_await inside ?: operands.
+    meter::ReadResult result;
+    if (*m.protocol == meter::Protocol::Iec) {
+      result = co_await m.legacy->read_iec();
+    } else {
+      result = co_await m.legacy->read_standard();
+    }
+    if (result.answered() && !m.info_known) {
+      sinks::MeterInfo info;
+      info.name = m.cfg.name;
+      info.protocol = std::string(meter::protocol_name(*m.protocol));
+      for (const auto& r : result.readings) {
+        if (r.name == "customer_number" && r.value) info.serial = meter::display_value(*r.value);
+      }
+      m.info_known = true;
+      m.status.info = info;
+      fanout_.meter_info(info);
+    }
+    if (result.answered() && !m.legacy->error().empty()) {
+      // The meter answered but its program number is not in the scale table: no guessed values.
       ++m.status.polls_failed;
-      set_state(m, false,
-                "no valid answer (" + std::string(meter::failure_name(result.failure)) +
-                    "): " + std::string(meter::diagnosis_text(result.failure)));
+      set_state(m, false, m.legacy->error());
       co_return;
+    }
+    store_result(m, result);
+  }
+
+  void store_result(MeterRuntime& m, const meter::ReadResult& result) {
+    if (!result.answered()) {
+      fail_poll(m, result.failure);
+      return;
     }
     store::Poll poll;
     poll.meter = m.cfg.name;
     poll.time_ms = now_ms();
-    for (const auto& r : result.readings) {
-      if (!r.value) continue;  // unsupported or failed: never a value
-      store::Value v;
-      v.register_id = r.id;
-      v.name = r.name;
-      v.value = r.value->number ? r.value->number->to_string() : "";
-      v.text = r.value->text;
-      v.unit = r.value->unit;
-      poll.values.push_back(std::move(v));
-    }
+    poll.values = to_values(result.readings);
     if (!poll.values.empty()) {
       store_.insert(poll);
       fanout_.notify();
@@ -334,6 +500,7 @@ int run(Config config, const RunOptions& options) {
         spdlog::info("meter {}: built-in simulated {} on {}", mc.name, mc.port.substr(4),
                      m.port_spec);
       }
+      m.protocol = meter::parse_protocol(mc.protocol);  // nullopt for auto
       m.status.name = mc.name;
       m.status.port = mc.port;
       meters.push_back(std::move(m));

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <algorithm>
 
 namespace kamstrup::daemon {
@@ -33,8 +35,22 @@ Fanout::~Fanout() {
 }
 
 void Fanout::start() {
+  // Each output thread allocates a little now and then; without a cap glibc would give each its
+  // own malloc arena (a few hundred kB of RSS apiece). Two arenas are plenty at this rate.
+  mallopt(M_ARENA_MAX, 2);
+  // What the meters told an earlier run, so that a backlog replayed before a meter answers
+  // again still carries its serial (InfluxDB tag) and discovery has its device.
+  std::vector<sinks::MeterInfo> known;
+  try {
+    known = store_.meter_infos();
+  } catch (const std::exception& e) {
+    spdlog::warn("store: cannot read the stored meter info: {}", e.what());
+  }
   for (auto& w : workers_) {
     w->health.cursor = store_.cursor(w->health.id);
+    for (const auto& info : known)
+      w->events.emplace_back([info](sinks::Sink& s) { s.meter_info(info); });
+    w->wake = true;  // replay the backlog now, not only after the next poll
     w->thread = std::thread([this, &w = *w] { run(w); });
   }
 }
@@ -48,6 +64,11 @@ void Fanout::notify() {
 }
 
 void Fanout::meter_info(const sinks::MeterInfo& info) {
+  try {
+    store_.set_meter_info(info);
+  } catch (const std::exception& e) {
+    spdlog::warn("store: cannot keep the meter info of {}: {}", info.name, e.what());
+  }
   for (auto& w : workers_) {
     std::lock_guard lock(w->mu);
     w->events.emplace_back([info](sinks::Sink& s) { s.meter_info(info); });
@@ -81,14 +102,67 @@ void Fanout::stop(std::chrono::milliseconds drain) {
 
 std::vector<SinkHealth> Fanout::health() const {
   std::vector<SinkHealth> out;
-  std::int64_t last = store_.last_seq();
   for (const auto& w : workers_) {
-    std::lock_guard lock(w->mu);
-    SinkHealth h = w->health;
-    h.backlog = std::max<std::int64_t>(0, last - h.cursor);
-    out.push_back(h);
+    SinkHealth h;
+    {
+      std::lock_guard lock(w->mu);
+      h = w->health;
+    }
+    // Counted, not last_seq - cursor: retention may have deleted undelivered polls.
+    try {
+      h.backlog = store_.count_after(h.cursor);
+    } catch (const std::exception&) {
+      h.backlog = -1;
+    }
+    out.push_back(std::move(h));
   }
   return out;
+}
+
+void Fanout::delivered(Worker& w, std::int64_t seq, std::size_t count) {
+  {
+    std::lock_guard lock(w.mu);
+    w.health.cursor = seq;
+    w.health.delivered += count;
+    w.health.last_success_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+    w.health.last_error.clear();
+  }
+  store_.set_cursor(w.health.id, seq);
+}
+
+// Delivers `polls` (consecutive from the cursor). When the target refuses the batch
+// (SinkRejected), delivers it again one poll at a time: the polls it accepts go through, each one
+// it refuses is logged once, counted and skipped (the cursor moves past it), so one bad poll never
+// stalls the backlog. Any other failure propagates with the cursor after the last delivered poll.
+void Fanout::deliver_batch(Worker& w, const std::vector<store::Poll>& polls) {
+  if (polls.size() > 1) {
+    try {
+      w.sink->deliver(polls);
+      delivered(w, polls.back().seq, polls.size());
+      return;
+    } catch (const sinks::SinkRejected& e) {
+      spdlog::debug("output {}: batch of {} refused ({}); sending one poll at a time", w.health.id,
+                    polls.size(), e.what());
+    }
+  }
+  for (const auto& p : polls) {
+    try {
+      w.sink->deliver(std::span<const store::Poll>(&p, 1));
+      delivered(w, p.seq, 1);
+    } catch (const sinks::SinkRejected& e) {
+      spdlog::warn("output {}: skipping poll {} of meter {} (read at Unix ms {}): {}", w.health.id,
+                   p.seq, p.meter, p.time_ms, e.what());
+      {
+        std::lock_guard lock(w.mu);
+        w.health.cursor = p.seq;
+        ++w.health.rejected;
+        w.health.last_rejection = e.what();
+      }
+      store_.set_cursor(w.health.id, p.seq);
+    }
+  }
 }
 
 void Fanout::run(Worker& w) {
@@ -121,15 +195,7 @@ void Fanout::run(Worker& w) {
       for (;;) {
         auto polls = store_.polls_after(w.health.cursor, kBatch);
         if (polls.empty()) break;
-        w.sink->deliver(polls);
-        std::lock_guard lock(w.mu);
-        w.health.cursor = polls.back().seq;
-        w.health.delivered += polls.size();
-        w.health.last_success_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       std::chrono::system_clock::now().time_since_epoch())
-                                       .count();
-        w.health.last_error.clear();
-        store_.set_cursor(w.health.id, w.health.cursor);
+        deliver_batch(w, polls);
         if (stopping && Clock::now() > drain_deadline) break;
       }
       if (failing) spdlog::info("output {}: delivering again", w.health.id);

@@ -23,9 +23,11 @@ namespace kamstrup::daemon {
 struct SinkHealth {
   std::string id;
   std::int64_t cursor = 0;
-  std::int64_t backlog = 0;          // polls in the store not yet delivered
-  std::uint64_t delivered = 0;       // polls delivered since start
-  std::uint64_t failures = 0;        // failed delivery attempts since start
+  std::int64_t backlog = 0;     // polls in the store not yet delivered (seq > cursor)
+  std::uint64_t delivered = 0;  // polls delivered since start
+  std::uint64_t failures = 0;   // failed delivery attempts since start
+  std::uint64_t rejected = 0;   // polls the target refused (SinkRejected), skipped, since start
+  std::string last_rejection;   // why the last one was refused; "" when none
   std::int64_t last_success_ms = 0;  // Unix ms, 0 = never
   std::string last_error;            // "" when the last attempt succeeded
 };
@@ -37,10 +39,13 @@ class Fanout {
   Fanout(const Fanout&) = delete;
   Fanout& operator=(const Fanout&) = delete;
 
+  // Hands every output the meter identities kept in the store, then replays each output's
+  // backlog from its cursor, each on its own thread.
   void start();
   // New polls are in the store.
   void notify();
-  // Out-of-band meter events, queued to every output in order.
+  // Out-of-band meter events, queued to every output in order. meter_info() also keeps the
+  // identity in the store for the next start.
   void meter_info(const sinks::MeterInfo& info);
   void meter_online(const std::string& meter, bool online);
   // Delivers what it can within `drain` (outputs that are down keep their backlog in the store
@@ -56,6 +61,8 @@ class Fanout {
  private:
   struct Worker;
   void run(Worker& w);
+  void deliver_batch(Worker& w, const std::vector<store::Poll>& polls);
+  void delivered(Worker& w, std::int64_t seq, std::size_t count);
 
   store::Store& store_;
   std::vector<std::unique_ptr<Worker>> workers_;

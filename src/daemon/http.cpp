@@ -1,8 +1,16 @@
 #include "daemon/http.hpp"
 
-#include <httplib.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <deque>
+#include <functional>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -49,6 +57,8 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
   Family& last = family("kamstrup_last_success_timestamp_seconds", "gauge",
                         "Unix time of the last successful poll.");
   Family& polls = family("kamstrup_polls_total", "counter", "Polls by result.");
+  Family& backfilled = family("kamstrup_backfilled_records_total", "counter",
+                              "Records read back from the meter's own logger and stored.");
   Family& frames = family("kamstrup_frames_sent_total", "counter", "Request frames sent.");
   Family& replies = family("kamstrup_replies_total", "counter", "Valid replies received.");
   Family& timeouts = family("kamstrup_timeouts_total", "counter",
@@ -60,11 +70,14 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
   Family& bytes =
       family("kamstrup_bytes_total", "counter", "Bytes on the optical line by direction.");
   Family& backlog = family("kamstrup_output_backlog_polls", "gauge",
-                           "Polls stored but not yet delivered to the output.");
+                           "Polls in the store not yet delivered to the output.");
   Family& delivered = family("kamstrup_output_delivered_total", "counter",
                              "Polls delivered to the output since start.");
   Family& failures =
       family("kamstrup_output_failures_total", "counter", "Failed delivery attempts since start.");
+  Family& rejected = family("kamstrup_output_rejected_total", "counter",
+                            "Polls the output's target refused (HTTP 4xx for the data) and that "
+                            "were skipped, since start.");
   Family& out_up =
       family("kamstrup_output_up", "gauge", "1 when the output's last delivery attempt succeeded.");
 
@@ -86,6 +99,8 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
                             std::to_string(m.polls_ok));
     polls.samples.push_back("kamstrup_polls_total{" + ml + ",result=\"failed\"} " +
                             std::to_string(m.polls_failed));
+    backfilled.samples.push_back("kamstrup_backfilled_records_total{" + ml + "} " +
+                                 std::to_string(m.backfilled));
     frames.samples.push_back("kamstrup_frames_sent_total{" + ml + "} " +
                              std::to_string(m.stats.frames_sent));
     replies.samples.push_back("kamstrup_replies_total{" + ml + "} " +
@@ -111,6 +126,8 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
                                 std::to_string(s.delivered));
     failures.samples.push_back("kamstrup_output_failures_total{" + sl + "} " +
                                std::to_string(s.failures));
+    rejected.samples.push_back("kamstrup_output_rejected_total{" + sl + "} " +
+                               std::to_string(s.rejected));
     out_up.samples.push_back("kamstrup_output_up{" + sl + "} " +
                              (s.last_error.empty() ? "1" : "0"));
   }
@@ -123,42 +140,154 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
   return out;
 }
 
+namespace {
+
+struct Page {
+  std::string type, body;
+};
+
+std::string reason_phrase(int status) {
+  switch (status) {
+    case 200:
+      return "OK";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    default:
+      return "Error";
+  }
+}
+
+void send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // the client went away or timed out (SO_SNDTIMEO): nothing to do
+    data.remove_prefix(static_cast<std::size_t>(n));
+  }
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  int listen_fd = -1;
+  int wake[2] = {-1, -1};  // a byte on wake[1] stops the accept loop
+  std::map<std::string, std::function<Page()>> routes;
+
+  ~Impl() {
+    for (int fd : {listen_fd, wake[0], wake[1]})
+      if (fd >= 0) ::close(fd);
+  }
+
+  void serve() {
+    for (;;) {
+      pollfd p[2] = {{listen_fd, POLLIN, 0}, {wake[0], POLLIN, 0}};
+      if (::poll(p, 2, -1) < 0) {
+        if (errno == EINTR) continue;
+        return;
+      }
+      if (p[1].revents != 0) return;
+      if ((p[0].revents & POLLIN) == 0) continue;
+      int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      handle(fd);
+      ::close(fd);
+    }
+  }
+
+  // One request, one answer, then the connection is closed.
+  void handle(int fd) {
+    timeval tv{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    std::string req;
+    char buf[4096];
+    while (req.find("\r\n\r\n") == std::string::npos && req.find("\n\n") == std::string::npos) {
+      if (req.size() > 16384) return answer(fd, 400, {"text/plain", "request too large\n"}, false);
+      ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return answer(fd, 408, {"text/plain", "timeout\n"}, false);
+      if (n == 0) return;
+      req.append(buf, static_cast<std::size_t>(n));
+    }
+    // METHOD SP target SP HTTP/x.y
+    auto sp1 = req.find(' ');
+    auto sp2 = sp1 == std::string::npos ? sp1 : req.find(' ', sp1 + 1);
+    auto eol = req.find_first_of("\r\n");
+    if (sp2 == std::string::npos || sp2 > eol)
+      return answer(fd, 400, {"text/plain", "bad request\n"}, false);
+    std::string method = req.substr(0, sp1);
+    std::string target = req.substr(sp1 + 1, sp2 - sp1 - 1);
+    std::string path = target.substr(0, target.find_first_of("?#"));
+    const bool head = method == "HEAD";
+    if (method != "GET" && !head)
+      return answer(fd, 405, {"text/plain", "only GET and HEAD\n"}, false);
+    auto it = routes.find(path);
+    if (it == routes.end()) return answer(fd, 404, {"text/plain", "not found\n"}, head);
+    Page page;
+    try {
+      page = it->second();
+    } catch (const std::exception& e) {
+      return answer(fd, 500, {"text/plain", std::string(e.what()) + "\n"}, head);
+    }
+    answer(fd, 200, page, head);
+  }
+
+  static void answer(int fd, int status, const Page& page, bool head) {
+    std::string out = "HTTP/1.1 " + std::to_string(status) + " " + reason_phrase(status) +
+                      "\r\nContent-Type: " + page.type +
+                      "\r\nContent-Length: " + std::to_string(page.body.size()) +
+                      "\r\nConnection: close\r\n\r\n";
+    if (!head) out += page.body;
+    send_all(fd, out);
+    ::shutdown(fd, SHUT_WR);
+  }
+};
+
 HttpServer::HttpServer(const HttpConfig& cfg, Status& status, Fanout& fanout, store::Store& store)
-    : server_(std::make_unique<httplib::Server>()) {
-  server_->Get("/metrics", [&status, &fanout](const httplib::Request&, httplib::Response& res) {
-    res.set_content(prometheus_metrics(status.meters(), fanout.health()),
-                    "text/plain; version=0.0.4; charset=utf-8");
-  });
-  server_->Get("/api/meters", [&status](const httplib::Request&, httplib::Response& res) {
+    : impl_(std::make_unique<Impl>()) {
+  auto& routes = impl_->routes;
+  routes["/metrics"] = [&status, &fanout] {
+    return Page{"text/plain; version=0.0.4; charset=utf-8",
+                prometheus_metrics(status.meters(), fanout.health())};
+  };
+  routes["/api/meters"] = [&status] {
     std::string body = "[";
     bool first = true;
     for (const auto& m : status.meters()) {
       body += first ? "" : ", ";
       first = false;
       body +=
-          "{\"name\": " + sinks::json_string(m.name) + ", \"port\": " + sinks::json_string(m.port) +
-          ", \"up\": " + (m.up ? "true" : "false") + ", \"state\": " + sinks::json_string(m.state) +
-          ", \"serial\": " + sinks::json_string(m.info.serial) +
-          ", \"model\": " + sinks::json_string(m.info.model) + ", \"last\": " +
+          "{\"name\": " + meter::json_quote(m.name) + ", \"port\": " + meter::json_quote(m.port) +
+          ", \"up\": " + (m.up ? "true" : "false") + ", \"state\": " + meter::json_quote(m.state) +
+          ", \"serial\": " + meter::json_quote(m.info.serial) +
+          ", \"model\": " + meter::json_quote(m.info.model) + ", \"last\": " +
           (m.last_poll.values.empty() ? std::string("null") : sinks::poll_json(m.last_poll)) + "}";
     }
-    res.set_content(body + "]\n", "application/json");
-  });
-  server_->Get("/api/outputs", [&fanout](const httplib::Request&, httplib::Response& res) {
+    return Page{"application/json", body + "]\n"};
+  };
+  routes["/api/outputs"] = [&fanout] {
     std::string body = "[";
     bool first = true;
     for (const auto& s : fanout.health()) {
       body += first ? "" : ", ";
       first = false;
-      body += "{\"id\": " + sinks::json_string(s.id) + ", \"cursor\": " + std::to_string(s.cursor) +
+      body += "{\"id\": " + meter::json_quote(s.id) + ", \"cursor\": " + std::to_string(s.cursor) +
               ", \"backlog\": " + std::to_string(s.backlog) +
               ", \"delivered\": " + std::to_string(s.delivered) +
               ", \"failures\": " + std::to_string(s.failures) +
-              ", \"last_error\": " + sinks::json_string(s.last_error) + "}";
+              ", \"rejected\": " + std::to_string(s.rejected) +
+              ", \"last_error\": " + meter::json_quote(s.last_error) +
+              ", \"last_rejection\": " + meter::json_quote(s.last_rejection) + "}";
     }
-    res.set_content(body + "]\n", "application/json");
-  });
-  server_->Get("/", [&status](const httplib::Request&, httplib::Response& res) {
+    return Page{"application/json", body + "]\n"};
+  };
+  routes["/"] = [&status] {
     std::string body =
         "<!doctype html><meta charset=utf-8><title>kamstrup</title><h1>kamstrup</h1>";
     for (const auto& m : status.meters()) {
@@ -173,14 +302,39 @@ HttpServer::HttpServer(const HttpConfig& cfg, Status& status, Fanout& fanout, st
     body +=
         "<p><a href=/metrics>/metrics</a> &middot; <a href=/api/meters>/api/meters</a> &middot; <a "
         "href=/api/outputs>/api/outputs</a>";
-    res.set_content(body, "text/html; charset=utf-8");
-  });
+    return Page{"text/html; charset=utf-8", body};
+  };
   (void)store;
-  if (!server_->bind_to_port(cfg.host, cfg.port)) {
-    throw std::runtime_error("http.listen: cannot listen on " + cfg.host + ":" +
-                             std::to_string(cfg.port) + " (address in use or not local?)");
+
+  const std::string where = cfg.host + ":" + std::to_string(cfg.port);
+  auto cannot = [&](const std::string& why) {
+    return std::runtime_error("http.listen: cannot listen on " + where + " (" + why + ")");
+  };
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  int rc = getaddrinfo(cfg.host.empty() ? nullptr : cfg.host.c_str(),
+                       std::to_string(cfg.port).c_str(), &hints, &res);
+  if (rc != 0) throw cannot(gai_strerror(rc));
+  std::string why = "no address";
+  for (addrinfo* ai = res; ai != nullptr && impl_->listen_fd < 0; ai = ai->ai_next) {
+    int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && ::listen(fd, 16) == 0) {
+      impl_->listen_fd = fd;
+    } else {
+      why = std::strerror(errno);
+      ::close(fd);
+    }
   }
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  freeaddrinfo(res);
+  if (impl_->listen_fd < 0) throw cannot(why + "; address in use or not local?");
+  if (::pipe2(impl_->wake, O_CLOEXEC) != 0) throw cannot(std::strerror(errno));
+  thread_ = std::thread([this] { impl_->serve(); });
 }
 
 HttpServer::~HttpServer() {
@@ -188,8 +342,16 @@ HttpServer::~HttpServer() {
 }
 
 void HttpServer::stop() {
-  if (server_) server_->stop();
+  if (impl_ && impl_->wake[1] >= 0 && thread_.joinable()) {
+    char b = 1;
+    while (::write(impl_->wake[1], &b, 1) < 0 && errno == EINTR) {
+    }
+  }
   if (thread_.joinable()) thread_.join();
+  if (impl_ && impl_->listen_fd >= 0) {  // refuse connections from now on
+    ::close(impl_->listen_fd);
+    impl_->listen_fd = -1;
+  }
 }
 
 }  // namespace kamstrup::daemon

@@ -1,5 +1,8 @@
 // The built-in HTTP server: Prometheus /metrics (register values as gauges plus reader and
 // output health), a small JSON API and a status page. Bound to 127.0.0.1 unless configured.
+// A minimal HTTP/1.1 server of its own (GET/HEAD, one request per connection, served one at a
+// time on its thread, 5 s per connection): no HTTP library mapped into the daemon for four
+// read-only pages (docs/performance.md).
 #pragma once
 
 #include <memory>
@@ -10,10 +13,6 @@
 #include "daemon/fanout.hpp"
 #include "daemon/status.hpp"
 #include "store/store.hpp"
-
-namespace httplib {
-class Server;
-}
 
 namespace kamstrup::daemon {
 
@@ -30,7 +29,8 @@ class HttpServer {
   void stop();
 
  private:
-  std::unique_ptr<httplib::Server> server_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
   std::thread thread_;
 };
 

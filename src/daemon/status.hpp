@@ -22,6 +22,7 @@ struct MeterStatus {
   meter::SessionStats stats;  // accumulated over port reopenings
   std::uint64_t polls_ok = 0;
   std::uint64_t polls_failed = 0;
+  std::uint64_t backfilled = 0;  // logger records stored by backfill
   std::int64_t last_success_ms = 0;
   sinks::MeterInfo info;
   store::Poll last_poll;  // latest values

@@ -107,6 +107,14 @@ constexpr RegisterDef kRegisters[] = {
   {1001, "serial_number",            "Serial number",                               "number",                "",                 "",                 HE},
   {1002, "clock",                    "Current time (hh:mm:ss)",                     "time",                  "",                 "",                 HE},
   {1003, "date",                     "Current date (yy:mm:dd)",                     "date",                  "",                 "",                 HE},
+  // --- legacy MULTICAL 66/III/401 `/#n` and IEC readout quantities without a KMP register ---------
+  {-1,   "peak_power",               "Peak power, actual (/#1 field 8)",            "power",                 "power",            "measurement",      kLegacy},
+  {-1,   "customer_number",          "Customer number (/#2, IEC 0.0)",              "number",                "",                 "",                 kLegacy},
+  {-1,   "config_number_legacy",     "Configuration number DDEFFGG (/#2)",          "number",                "",                 "",                 kLegacy},
+  {-1,   "energy_in_tariff1",        "Active energy A+, tariff 1 (IEC 1.20.1)",     "energy",                "energy",           "total_increasing", kLegacy},
+  {-1,   "energy_in_tariff2",        "Active energy A+, tariff 2 (IEC 1.20.2)",     "energy",                "energy",           "total_increasing", kLegacy},
+  {-1,   "pulse_input",              "Pulse input counter (IEC 1.26)",              "number",                "",                 "total_increasing", kLegacy},
+  {-1,   "max_power_last_month",     "Peak power of last month (IEC 1.6*1)",        "power",                 "power",            "measurement",      kLegacy},
   // --- electricity meters ------------------------------------------------------------------------
   {1,    "energy_in",                "Active energy A+ (import)",                   "energy",                "energy",           "total_increasing", E},
   {2,    "energy_out",               "Active energy A− (export)",                    "energy",                "energy",           "total_increasing", E},

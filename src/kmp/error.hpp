@@ -59,24 +59,25 @@ constexpr std::string_view to_string(Error e) {
   return "?";
 }
 
-// A value or an Error. Deliberately tiny: the core has no exceptions across its API.
-template <typename T>
+// A value or an Error. Deliberately tiny: the core has no exceptions across its API. The legacy
+// core uses it with its own error set (legacy::Result).
+template <typename T, typename E = Error>
 class [[nodiscard]] Result {
  public:
   Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Error e) : v_(e) {}                 // NOLINT(google-explicit-constructor)
+  Result(E e) : v_(e) {}                     // NOLINT(google-explicit-constructor)
 
   [[nodiscard]] bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }
   [[nodiscard]] const T& value() const& { return std::get<0>(v_); }
   [[nodiscard]] T& value() & { return std::get<0>(v_); }
   [[nodiscard]] T&& value() && { return std::get<0>(std::move(v_)); }
-  [[nodiscard]] Error error() const { return std::get<1>(v_); }
+  [[nodiscard]] E error() const { return std::get<1>(v_); }
   const T* operator->() const { return &std::get<0>(v_); }
   const T& operator*() const { return std::get<0>(v_); }
 
  private:
-  std::variant<T, Error> v_;
+  std::variant<T, E> v_;
 };
 
 }  // namespace kamstrup::kmp

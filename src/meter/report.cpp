@@ -40,8 +40,16 @@ std::string json_quote(std::string_view s) {
   return out;
 }
 
-std::string register_json(std::uint16_t id, const std::string& name, const kmp::RegisterValue& v) {
-  std::string out = "{\"id\": " + std::to_string(id) + ", \"name\": " + json_quote(name) +
+std::string id_json(std::int32_t id) {
+  return id < 0 ? std::string("null") : std::to_string(id);
+}
+
+std::string id_text(std::int32_t id) {
+  return id < 0 ? std::string("-") : std::to_string(id);
+}
+
+std::string register_json(std::int32_t id, const std::string& name, const kmp::RegisterValue& v) {
+  std::string out = "{\"id\": " + id_json(id) + ", \"name\": " + json_quote(name) +
                     ", \"value\": " + (v.number ? v.number->to_string() : std::string("null")) +
                     ", \"unit\": " + json_quote(v.unit);
   if (!v.text.empty()) out += ", \"text\": " + json_quote(v.text);
@@ -49,7 +57,8 @@ std::string register_json(std::uint16_t id, const std::string& name, const kmp::
   return out;
 }
 
-std::string read_result_json(std::string_view port, std::string_view time, const ReadResult& r) {
+std::string read_result_json(std::string_view port, std::string_view time, const ReadResult& r,
+                             std::string_view protocol) {
   std::string regs, unsupported, failed;
   for (const auto& rd : r.readings) {
     if (rd.value) {
@@ -57,16 +66,16 @@ std::string read_result_json(std::string_view port, std::string_view time, const
       regs += register_json(rd.id, rd.name, *rd.value);
     } else if (rd.unsupported()) {
       if (!unsupported.empty()) unsupported += ", ";
-      unsupported += std::to_string(rd.id);
+      unsupported += rd.id < 0 ? json_quote(rd.name) : std::to_string(rd.id);
     } else {
       if (!failed.empty()) failed += ", ";
-      failed += "{\"id\": " + std::to_string(rd.id) + ", \"name\": " + json_quote(rd.name) +
+      failed += "{\"id\": " + id_json(rd.id) + ", \"name\": " + json_quote(rd.name) +
                 ", \"error\": " + json_quote(rd.error) + "}";
     }
   }
   return "{\"port\": " + json_quote(port) + ", \"time\": " + json_quote(time) +
-         ", \"registers\": [" + regs + "], \"unsupported\": [" + unsupported + "], \"failed\": [" +
-         failed + "]}";
+         ", \"protocol\": " + json_quote(protocol) + ", \"registers\": [" + regs +
+         "], \"unsupported\": [" + unsupported + "], \"failed\": [" + failed + "]}";
 }
 
 std::string csv_field(std::string_view s) {
@@ -111,11 +120,11 @@ std::string read_result_table(const ReadResult& r) {
   std::string notes;
   for (const auto& rd : r.readings) {
     if (rd.value) {
-      rows.push_back({rd.name, std::to_string(rd.id), display_value(*rd.value), rd.value->unit});
+      rows.push_back({rd.name, id_text(rd.id), display_value(*rd.value), rd.value->unit});
     } else if (rd.unsupported()) {
-      notes += rd.name + " (" + std::to_string(rd.id) + "): not supported by this meter\n";
+      notes += rd.name + " (" + id_text(rd.id) + "): not supported by this meter\n";
     } else {
-      notes += rd.name + " (" + std::to_string(rd.id) + "): failed: " + rd.error + "\n";
+      notes += rd.name + " (" + id_text(rd.id) + "): failed: " + rd.error + "\n";
     }
   }
   std::size_t wn = 8, wi = 2, wv = 5;

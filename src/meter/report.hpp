@@ -15,11 +15,18 @@ namespace kamstrup::meter {
 std::string json_quote(std::string_view s);
 
 // {"id": 60, "name": "heat_energy", "value": 55.006, "unit": "MWh"[, "text": "..."]}
-// ASCII and RTC-type values have "value": null and a "text".
-std::string register_json(std::uint16_t id, const std::string& name, const kmp::RegisterValue& v);
+// ASCII and RTC-type values have "value": null and a "text". id -1 (no KMP register) is null.
+std::string register_json(std::int32_t id, const std::string& name, const kmp::RegisterValue& v);
+
+// A reading id as JSON: the number, or null for -1 (no KMP register).
+std::string id_json(std::int32_t id);
+// A reading id for the table: the number, or "-" for -1.
+std::string id_text(std::int32_t id);
 
 // The `kamstrup read --json` object.
-std::string read_result_json(std::string_view port, std::string_view time, const ReadResult& r);
+// `protocol` ("kmp", "legacy", "iec") is written after "time".
+std::string read_result_json(std::string_view port, std::string_view time, const ReadResult& r,
+                             std::string_view protocol = "kmp");
 
 // One CSV field (RFC 4180): quoted when it holds a comma, a double quote or a line break.
 std::string csv_field(std::string_view s);

@@ -74,7 +74,7 @@ asio::awaitable<void> MeterSession::wait_until(Clock::time_point t) {
 }
 
 asio::awaitable<MeterSession::Attempt> MeterSession::exchange_once(
-    const std::vector<std::uint8_t>& request, std::uint8_t cid) {
+    const std::vector<std::uint8_t>& request, std::uint8_t cid, std::uint8_t dst) {
   if (had_failure_) co_await wait_until(last_failure_ + options_.recovery);
 
   co_await port_.discard_input();
@@ -138,7 +138,7 @@ asio::awaitable<MeterSession::Attempt> MeterSession::exchange_once(
         finish(crc_error ? Failure::CrcErrors : Failure::Garbage);
         co_return result;
       }
-      if (frame->dst != options_.dst || frame->cid != cid) {
+      if (frame->dst != dst || frame->cid != cid) {
         ++stats_.bad_frames;
         finish(Failure::Garbage);
         co_return result;
@@ -166,13 +166,14 @@ asio::awaitable<MeterSession::Attempt> MeterSession::exchange_once(
 
 template <typename Accept>
 asio::awaitable<MeterSession::Attempt> MeterSession::transact(
-    const std::vector<std::uint8_t>& request, Accept accept) {
+    const std::vector<std::uint8_t>& request, Accept accept, std::optional<std::uint8_t> dst,
+    std::optional<unsigned> retries) {
   Failure worst = Failure::None;
   std::uint8_t cid = request.size() > 2 ? request[2] : 0;
   // CID is never a reserved byte for the commands we send, so request[2] is the unstuffed CID.
-  for (unsigned attempt = 0; attempt <= options_.retries; ++attempt) {
+  for (unsigned attempt = 0; attempt <= retries.value_or(options_.retries); ++attempt) {
     if (attempt > 0) ++stats_.retries;
-    Attempt a = co_await exchange_once(request, cid);
+    Attempt a = co_await exchange_once(request, cid, dst.value_or(options_.dst));
     if (a.reply && accept(*a.reply)) {
       ++stats_.replies;
       // At least one character time between the end of a reply and the next request (doc §2.1).
@@ -247,6 +248,13 @@ asio::awaitable<ReadResult> MeterSession::read_registers(std::span<const std::ui
   if (!any_answer && !batches.empty())
     result.failure = worst == Failure::None ? Failure::Silent : worst;
   co_return result;
+}
+
+asio::awaitable<MeterSession::Exchange> MeterSession::exchange(
+    const std::vector<std::uint8_t>& request, std::uint8_t dst,
+    std::function<bool(const kmp::Frame&)> accept, std::optional<unsigned> retries) {
+  Attempt a = co_await transact(request, accept, dst, retries);
+  co_return Exchange{std::move(a.reply), a.failure};
 }
 
 asio::awaitable<MeterSession::TypeResult> MeterSession::get_type() {

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -62,7 +63,9 @@ struct SessionStats {
 
 // The outcome for one requested register.
 struct Reading {
-  std::uint16_t id = 0;
+  // KMP register id; -1 for a quantity without one (legacy `/#n` and IEC readouts: peak_power,
+  // customer_number, ...). JSON shows -1 as null, the table as "-".
+  std::int32_t id = -1;
   std::string name;  // catalogue name or register_<id>
   std::optional<kmp::RegisterValue> value;
   // Empty when there is a value. "Unsupported" when the meter omitted the register; a codec
@@ -99,6 +102,18 @@ class MeterSession {
   };
   asio::awaitable<SerialResult> get_serial();
 
+  // One request/reply exchange of any frame (e.g. the logger's A0–A3 at 0x7F, see
+  // logger_session.hpp): the reply must come from `dst` with the request's CID and satisfy
+  // `accept`; retried, spaced and diagnosed like every other exchange. `retries` overrides the
+  // options' count for this exchange.
+  struct Exchange {
+    std::optional<kmp::Frame> reply;
+    Failure failure = Failure::None;
+  };
+  asio::awaitable<Exchange> exchange(const std::vector<std::uint8_t>& request, std::uint8_t dst,
+                                     std::function<bool(const kmp::Frame&)> accept,
+                                     std::optional<unsigned> retries = std::nullopt);
+
   [[nodiscard]] const SessionStats& stats() const { return stats_; }
   [[nodiscard]] const SessionOptions& options() const { return options_; }
 
@@ -110,9 +125,11 @@ class MeterSession {
   // One request/reply exchange, with retries. `accept` validates the application layer; a
   // reply it rejects counts as a bad frame and is retried.
   template <typename Accept>
-  asio::awaitable<Attempt> transact(const std::vector<std::uint8_t>& request, Accept accept);
-  asio::awaitable<Attempt> exchange_once(const std::vector<std::uint8_t>& request,
-                                         std::uint8_t cid);
+  asio::awaitable<Attempt> transact(const std::vector<std::uint8_t>& request, Accept accept,
+                                    std::optional<std::uint8_t> dst = std::nullopt,
+                                    std::optional<unsigned> retries = std::nullopt);
+  asio::awaitable<Attempt> exchange_once(const std::vector<std::uint8_t>& request, std::uint8_t cid,
+                                         std::uint8_t dst);
   asio::awaitable<void> wait_until(Clock::time_point t);
 
   transport::Port& port_;

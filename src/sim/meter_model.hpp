@@ -18,6 +18,18 @@
 //  - Time only moves forward: a `now` earlier than the last one evolves nothing.
 //  - The same profile, seed and sequence of (request, now) give the same replies.
 //  - history()/sent_value() may be called from another thread than handle().
+//  - Data logger (profile.logger, EXPERIMENTAL): A0–A3 and 0x9B/0x9C addressed to the logger
+//    address (0x7F) are answered from per-LID record lists (see LoggerSpec in profile.hpp):
+//    A0 from the first record at or after Time, A1 after the last record read, A2 from RecID,
+//    A3 from the last record at or before Time minus RecIDOff, towards the past. At most NRcs
+//    records, fewer when MaxL would be exceeded (INFO bit 3); INFO bit 0 for an empty log, bit 2
+//    for a Time/ID outside the log (or an invalid Time: wrong byte order), bit 4 when the last
+//    record in the reading direction was sent. Replies without records use the short form
+//    LID · 0 · LRO · NEW · INFO. An unknown LID or a disabled logger gets silence. Record ids
+//    are the period index (hours/days/months since 1970, year number; with a compressed period,
+//    periods since 1970) modulo 65536, so they are consecutive. 0x9B answers ES1..ES4 with ES2
+//    bit 0 set while the hourly log has records after the last one read; a 0x9C whose
+//    unconditional ES2 mask has bit 0 marks them read.
 #pragma once
 
 #include <chrono>
@@ -32,6 +44,7 @@
 
 #include "kmp/decimal.hpp"
 #include "kmp/frame.hpp"
+#include "kmp/logger.hpp"
 #include "sim/profile.hpp"
 
 namespace kamstrup::sim {
@@ -44,9 +57,11 @@ struct RequestInfo {
   std::string reason;       // why not, when !answerable ("bad frame: CrcMismatch", ...)
   std::optional<std::uint8_t> dst;
   std::optional<std::uint8_t> cid;
-  std::vector<std::uint16_t> ids;  // GetRegister only
+  std::vector<std::uint16_t> ids;   // GetRegister and logger requests
+  std::optional<std::uint8_t> lid;  // logger requests
 };
-RequestInfo describe_request(std::span<const std::uint8_t> wire);
+// With a profile, requests to its enabled logger's address count as answerable too.
+RequestInfo describe_request(std::span<const std::uint8_t> wire, const Profile* profile = nullptr);
 
 struct SentValue {
   std::uint16_t id = 0;
@@ -54,10 +69,21 @@ struct SentValue {
   kmp::Decimal value;  // exactly as encoded in the reply
 };
 
+// One logger record: its period index, id on the wire (index mod 65536), the boundary time it
+// was written for, and the logged registers' values then.
+struct LoggedRecord {
+  std::int64_t index = 0;
+  std::uint16_t id = 0;
+  WallClock::time_point t;
+  std::vector<SentValue> values;
+};
+
 struct Answer {
   std::optional<std::vector<std::uint8_t>> reply;  // wire bytes; nullopt = silence
   std::string reason;                              // why silent
   std::vector<SentValue> values;                   // GetRegister blocks, in reply order
+  std::vector<LoggedRecord> records;               // logger replies: records sent, in order
+  std::optional<std::uint8_t> log_info;            // logger replies: the INFO byte
 };
 
 struct SentReply {
@@ -77,6 +103,10 @@ class MeterModel {
   std::optional<kmp::Decimal> value(std::uint16_t id, WallClock::time_point now);
 
   [[nodiscard]] const Profile& profile() const { return profile_; }
+
+  // Logger `kind`'s records at `now` (evolving the model to `now`), oldest first; empty when the
+  // profile has no such logger. Same thread as handle().
+  std::vector<LoggedRecord> log_records(LogKind kind, WallClock::time_point now);
 
   // Replies this model produced, oldest first (the last kHistory of them).
   static constexpr std::size_t kHistory = 4096;
@@ -103,12 +133,33 @@ class MeterModel {
     std::int64_t volt[3] = {231'000, 231'000, 231'000};  // mV
   };
 
+  struct Log {
+    LogKind kind = LogKind::Hourly;
+    std::uint8_t lid = 0;
+    std::chrono::milliseconds period{0};  // 0: calendar
+    std::size_t capacity = 0;
+    std::deque<LoggedRecord> records;
+    std::int64_t next_index = 0;  // the next boundary to write
+    WallClock::time_point next_time;
+    std::optional<std::int64_t> last_read;  // index of the last record sent
+  };
+
   void advance(WallClock::time_point now);
   void integrate(std::int64_t dt_us);
   void walk();
   void pin();
+  void pin(Physical& p) const;
   void refresh(WallClock::time_point now);
+  void refresh_at(WallClock::time_point now);
+  void snapshot(Log& log, WallClock::time_point t);
+  void synthesize_past();
+  [[nodiscard]] Physical past_physical(std::int64_t hour) const;
+  Answer handle_logger(const kmp::Frame& frame);
   [[nodiscard]] static std::optional<std::int64_t> gauge_milli(const Reg& r);
+  // A gauge register's value for a physical quantity in milli-base units.
+  [[nodiscard]] static kmp::Decimal gauge_value(const Reg& r, std::int64_t milli);
+  // Base units per µs a counter of behaviour `b` accrues (0 for non-counters).
+  [[nodiscard]] static kmp::uint128 rate_of(Behaviour b, const Physical& p);
   Reg* first(Behaviour b);
 
   Profile profile_;
@@ -117,6 +168,12 @@ class MeterModel {
   std::int64_t since_walk_us_ = 0;
   Physical phys_;
   std::vector<Reg> regs_;
+  std::uint64_t seed_ = 0;
+  WallClock::time_point start_;
+  std::vector<kmp::Decimal> start_values_;  // regs_ values at start_
+  std::vector<std::size_t> logged_;         // indexes into regs_ of the logged registers
+  std::vector<Log> logs_;
+  bool past_done_ = false;
 
   mutable std::mutex history_mutex_;
   std::deque<SentReply> history_;

@@ -6,6 +6,10 @@
 //   multical403  heat meter, 1200 8N2, energy MWh exp -3 (default)
 //   multical602  heat meter, 1200 8N2, energy GJ exp -2
 //   kamstrup382  electricity meter, 9600 8N1
+//   multical66c  pre-KMP heat meter: /#1-/#D at 300 7E2 answered at 1200, IEC readout at 300;
+//                program number 0044119 (4-4-119: MWh 3 decimals)
+//   multical401  pre-KMP heat meter: IEC readout (waits for ACK 000) and /#1 (8-digit fields),
+//                program number 0042119 (GJ 2 decimals)
 //
 // A YAML profile file starts from a built-in profile and overrides parts of it:
 //
@@ -26,6 +30,7 @@
 // ("registers.temp1.nob: ...") and are thrown as ProfileError.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -36,6 +41,7 @@
 #include <vector>
 
 #include "kmp/decimal.hpp"
+#include "kmp/logger.hpp"
 
 namespace kamstrup::sim {
 
@@ -100,6 +106,66 @@ struct RegisterSpec {
   bool supported = true;   // false: omitted from replies
 };
 
+// The meter's data logger (KMP 0xA0–0xA3 and 0x9B/0x9C on `dst`; EXPERIMENTAL, see
+// docs/logger.md). Records are written at each period boundary (hourly: every full hour, daily:
+// local midnight, monthly: the 1st, yearly: 1 January, or every `period` when one is set, to
+// compress time for tests) with the logged registers' values at that moment; the past before the
+// simulator started is synthesized deterministically (integrated backwards from the start values,
+// back to when a counter would go below zero).
+//   logger:
+//     enabled: true              # false: nothing answers on the logger address
+//     time_order: field-table    # or reversed: how requests' 8-byte Time is read
+//     lids: {hourly: 4, daily: 3, monthly: 2, yearly: 1}   # 0 = no such logger
+//     period: {hourly: 2s}       # ms, s, m, h; default: the calendar period
+using LogKind = kmp::LoggerKind;
+inline constexpr std::size_t kLogKinds = kmp::kLoggerKinds;
+inline std::string_view log_kind_name(LogKind kind) {
+  return kmp::to_string(kind);
+}
+inline std::optional<LogKind> parse_log_kind(std::string_view text) {
+  return kmp::parse_logger_kind(text);
+}
+
+struct LoggerSpec {
+  bool enabled = false;
+  std::uint8_t dst = 0x7F;
+  bool reversed_time = false;                                 // kmp::TimeOrder::Reversed
+  std::array<std::uint8_t, kLogKinds> lids{};                 // per LogKind, 0 = none
+  std::array<std::chrono::milliseconds, kLogKinds> period{};  // 0 = calendar period
+  std::array<std::size_t, kLogKinds> capacity{1400, 460, 36, 15};
+  std::vector<std::uint16_t> registers;  // logged, in this order (unsupported ones are skipped)
+};
+// "2s", "500ms", "1m", "1h" → milliseconds (> 0); nullopt otherwise.
+std::optional<std::chrono::milliseconds> parse_log_period(std::string_view text);
+
+// A pre-KMP MULTICAL (profiles multical66c, multical401; see legacy_frontend.hpp): `/#n`
+// requests heard at `line` (300 7E2) and answered at `reply_line`, and the IEC 62056-21 mode A
+// readout (`/?!`) answered at 300 baud. KMP frames get no answer. YAML keys (top level):
+//   program_number: "0044119"   # ABCCC of /#2 (B energy unit, CCC decimals, fact sheet §6.4);
+//                               # sets the units and decimals of the registers below, keeping
+//                               # their digits (0507109: 507.109 MWh, or 5071.09 GJ on 4-2-119)
+//   scale: "energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0"   # only for a program number
+//                               # outside the table (the reader then needs it in its config)
+//   customer_number: 60017
+//   iec_identification: "/KAM 0 MC"
+//   iec_ack: false              # true: send the data block only after ACK "000" CR LF
+//   reply_line: "1200 7E2"
+// The /#1 quantities are the registers heat_energy, volume, hour_counter, temp1, temp2,
+// temp_diff, power, flow, max_power_year (peak power) and info, evolving like a KMP meter's.
+struct LegacySpec {
+  bool enabled = false;
+  bool standard = true;  // answers /#1-/#9, /#B, /#C, /#D, /#J
+  bool iec = true;       // answers /?!
+  std::string program_number = "0044119";
+  std::string scale;  // "" = from program_number
+  std::uint64_t customer_number = 60017;
+  std::string config_number = "1200000";
+  std::string iec_identification = "/KAM 0 MC";
+  bool iec_ack = false;
+  unsigned field_width = 7;  // digits per /#n field
+  LineSpec reply_line{1200, 7, 'E', 2};
+};
+
 struct Profile {
   std::string name;
   std::string description;
@@ -108,6 +174,8 @@ struct Profile {
   std::uint32_t serial = 0;
   LineSpec line;
   std::vector<RegisterSpec> registers;
+  LoggerSpec logger;
+  LegacySpec legacy;
 
   [[nodiscard]] const RegisterSpec* find(std::uint16_t id) const;
   RegisterSpec* find(std::uint16_t id);

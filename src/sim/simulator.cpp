@@ -26,6 +26,7 @@
 
 #include "kmp/frame.hpp"
 #include "sim/faults.hpp"
+#include "sim/legacy_frontend.hpp"
 
 namespace kamstrup::sim {
 
@@ -115,10 +116,17 @@ class Meter {
         index_(index),
         ex_(std::move(ex)),
         model_(std::move(profile), splitmix64(opts.seed + 2 * index), WallClock::now()),
-        rng_(splitmix64(opts.seed + 2 * index + 1)) {}
+        rng_(splitmix64(opts.seed + 2 * index + 1)) {
+    if (model_.profile().legacy.enabled) {
+      legacy_ = std::make_unique<LegacyResponder>(model_.profile());
+    }
+  }
 
   void on_bytes(std::span<const std::uint8_t> bytes);
-  void reset_receiver() { rx_.reset(); }
+  void reset_receiver() {
+    rx_.reset();
+    if (legacy_) legacy_->reset();
+  }
   [[nodiscard]] const MeterModel& model() const { return model_; }
 
   std::unique_ptr<Link> link;
@@ -128,7 +136,17 @@ class Meter {
   void on_request(std::vector<std::uint8_t> wire, Steady::time_point mono,
                   WallClock::time_point wall);
   asio::awaitable<void> transmit(std::vector<std::uint8_t> wire, Steady::time_point start,
-                                 unsigned generation, Json entry);
+                                 unsigned generation, Json entry,
+                                 std::optional<Steady::duration> pace = std::nullopt);
+  // Pre-KMP meters (legacy_frontend.hpp): `/#n` and IEC mode A instead of KMP frames.
+  void on_legacy_bytes(std::span<const std::uint8_t> bytes, Steady::time_point mono,
+                       WallClock::time_point wall);
+  asio::awaitable<void> legacy_standard(char code, unsigned generation, Json tx);
+  void legacy_iec_data(Steady::time_point after, WallClock::time_point wall, Json tx);
+  [[nodiscard]] Steady::duration paced(const LineSpec& line) const {
+    return opts_.pacing ? std::chrono::duration_cast<Steady::duration>(line.char_time())
+                        : Steady::duration::zero();
+  }
   void log(const Json& entry) {
     if (log_ != nullptr) log_->write(entry);
   }
@@ -147,12 +165,18 @@ class Meter {
   kmp::FrameReceiver rx_;
   Steady::time_point frame_start_{};
   Steady::time_point tx_free_{};
+  std::unique_ptr<LegacyResponder> legacy_;
+  std::optional<Steady::time_point> ack_deadline_;  // an IEC readout waiting for ACK 000
 };
 
 void Meter::on_bytes(std::span<const std::uint8_t> bytes) {
   const auto mono = Steady::now();
   const auto wall = WallClock::now();
   if (opts_.echo) link->send(bytes);
+  if (legacy_) {
+    on_legacy_bytes(bytes, mono, wall);
+    return;
+  }
   for (std::uint8_t b : bytes) {
     const bool was_in_frame = rx_.in_frame();
     const auto event = rx_.feed(b);
@@ -173,7 +197,7 @@ void Meter::on_bytes(std::span<const std::uint8_t> bytes) {
 
 void Meter::on_request(std::vector<std::uint8_t> wire, Steady::time_point mono,
                        WallClock::time_point wall) {
-  const RequestInfo info = describe_request(wire);
+  const RequestInfo info = describe_request(wire, &model_.profile());
   const std::optional<LineSpec> line = link->reader_line();
   Json rx{{"t", seconds(wall)},
           {"mono", seconds(mono)},
@@ -184,6 +208,7 @@ void Meter::on_request(std::vector<std::uint8_t> wire, Steady::time_point mono,
           {"dst", info.dst ? Json(*info.dst) : Json(nullptr)},
           {"cid", info.cid ? Json(*info.cid) : Json(nullptr)},
           {"ids", info.ids},
+          {"lid", info.lid ? Json(*info.lid) : Json(nullptr)},
           {"valid", info.answerable},
           {"error", info.answerable ? Json(nullptr) : Json(info.reason)},
           {"line", line ? Json(line->to_string()) : Json(nullptr)}};
@@ -230,6 +255,17 @@ void Meter::on_request(std::vector<std::uint8_t> wire, Steady::time_point mono,
         out.insert(out.end(), answer.reply->begin(), answer.reply->end());
       }
       for (const auto& v : answer.values) tx["values"][std::to_string(v.id)] = v.value.to_string();
+      if (answer.log_info) {
+        // Logger replies: each record sent (id, boundary time, values) and the INFO byte.
+        tx["info"] = *answer.log_info;
+        tx["records"] = Json::array();
+        for (const auto& rec : answer.records) {
+          Json values = Json::object();
+          for (const auto& v : rec.values) values[std::to_string(v.id)] = v.value.to_string();
+          tx["records"].push_back(
+              {{"id", rec.id}, {"t", seconds(rec.t)}, {"values", std::move(values)}});
+        }
+      }
       tx_free_ = start + char_time() * static_cast<std::int64_t>(out.size());
       asio::co_spawn(ex_, transmit(std::move(out), start, link->generation(), std::move(tx)),
                      rethrow);
@@ -240,13 +276,14 @@ void Meter::on_request(std::vector<std::uint8_t> wire, Steady::time_point mono,
 }
 
 asio::awaitable<void> Meter::transmit(std::vector<std::uint8_t> wire, Steady::time_point start,
-                                      unsigned generation, Json entry) {
+                                      unsigned generation, Json entry,
+                                      std::optional<Steady::duration> pace) {
   asio::steady_timer timer(ex_);
   std::error_code ec;
   timer.expires_at(start);
   co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   if (ec) co_return;  // shutting down
-  const Steady::duration ct = char_time();
+  const Steady::duration ct = pace ? *pace : char_time();
   if (link->generation() != generation) {
     entry["reason"] = "the client that asked has gone";
     log(entry);
@@ -274,6 +311,170 @@ asio::awaitable<void> Meter::transmit(std::vector<std::uint8_t> wire, Steady::ti
     link->send(std::span(wire).subspan(sent, upto - sent));
     sent = upto;
   }
+}
+
+// ---- legacy MULTICAL (/#n, IEC mode A) --------------------------------------------------------
+
+void Meter::on_legacy_bytes(std::span<const std::uint8_t> bytes, Steady::time_point mono,
+                            WallClock::time_point wall) {
+  const Profile& profile = model_.profile();
+  for (const auto& req : legacy_->feed(bytes)) {
+    const std::optional<LineSpec> line = link->reader_line();
+    const std::string text =
+        req.kind == LegacyResponder::Request::Kind::Ack
+            ? std::string(legacy::kIecAck)
+            : req.text() + (req.kind == LegacyResponder::Request::Kind::Iec ? "\r\n" : "");
+    const bool is_ack = req.kind == LegacyResponder::Request::Kind::Ack;
+    const bool valid = !is_ack || ack_deadline_.has_value();
+    log(Json{{"t", seconds(wall)},
+             {"mono", seconds(mono)},
+             {"meter", index_},
+             {"dir", "rx"},
+             {"request", req.text()},
+             {"hex", kmp::to_hex(std::span(reinterpret_cast<const std::uint8_t*>(text.data()),
+                                           text.size()))},
+             {"bytes", text.size()},
+             {"valid", valid},
+             {"line", line ? Json(line->to_string()) : Json(nullptr)}});
+    Json tx{{"t", seconds(wall)},
+            {"mono", seconds(mono)},
+            {"meter", index_},
+            {"dir", "tx"},
+            {"request", req.text()},
+            {"hex", ""},
+            {"text", ""},
+            {"bytes", 0},
+            {"sent", false},
+            {"fault", nullptr},
+            {"reason", nullptr},
+            {"line", nullptr},
+            {"values", Json::object()}};
+    if (is_ack) {
+      if (!ack_deadline_ || mono > *ack_deadline_) {
+        tx["reason"] = ack_deadline_ ? "ACK too late" : "no ACK expected";
+        ack_deadline_.reset();
+        log(tx);
+        continue;
+      }
+      ack_deadline_.reset();
+      legacy_iec_data(mono + paced(LegacyResponder::iec_line()) * 6, wall, std::move(tx));
+      continue;
+    }
+    const bool iec = req.kind == LegacyResponder::Request::Kind::Iec;
+    if (opts_.asleep) {
+      tx["fault"] = "asleep";
+      tx["reason"] = "the meter is asleep";
+    } else if (line && (iec ? line->baud != profile.line.baud
+                            : !line_accepted(*line, profile.line, opts_.accept_1_stop_bit,
+                                             /*format_observable=*/false))) {
+      tx["fault"] = "line";
+      tx["reason"] = "request at " + line->to_string() + ", the meter expects " +
+                     (iec ? std::to_string(profile.line.baud) + " baud" : profile.line.to_string());
+    } else if (iec ? !profile.legacy.iec : !profile.legacy.standard) {
+      tx["reason"] = "this meter does not answer " + req.text();
+    } else if (opts_.drop > 0 && std::bernoulli_distribution(opts_.drop)(rng_)) {
+      tx["fault"] = "drop";
+      tx["reason"] = "dropped";
+    } else if (iec) {
+      // Mode A: the identification at 300 baud once the request has been heard, then the data
+      // block (after the ACK, for meters that wait for one).
+      const LineSpec iec_line = LegacyResponder::iec_line();
+      const Steady::duration ct = paced(iec_line);
+      const auto heard = mono + paced(profile.line) * static_cast<std::int64_t>(text.size());
+      const Steady::time_point start = std::max(heard + opts_.turnaround, tx_free_);
+      const std::string ident = legacy_->iec_identification();
+      if (profile.legacy.iec_ack) {
+        const auto wall_start =
+            wall + std::chrono::duration_cast<WallClock::duration>(start - mono);
+        tx["t"] = seconds(wall_start);
+        tx["mono"] = seconds(start);
+        tx["text"] = ident;
+        tx["line"] = iec_line.to_string();
+        tx["part"] = "identification";
+        tx_free_ = start + ct * static_cast<std::int64_t>(ident.size());
+        ack_deadline_ = tx_free_ + std::chrono::seconds(2);
+        asio::co_spawn(
+            ex_,
+            transmit({ident.begin(), ident.end()}, start, link->generation(), std::move(tx), ct),
+            rethrow);
+      } else {
+        tx["identification"] = ident;
+        legacy_iec_data(heard, wall, std::move(tx));
+      }
+      continue;
+    } else {
+      asio::co_spawn(ex_, legacy_standard(req.code, link->generation(), std::move(tx)), rethrow);
+      continue;
+    }
+    log(tx);
+  }
+}
+
+void Meter::legacy_iec_data(Steady::time_point after, WallClock::time_point wall, Json tx) {
+  const LineSpec iec_line = LegacyResponder::iec_line();
+  const Steady::duration ct = paced(iec_line);
+  const auto mono = Steady::now();
+  const Steady::time_point start = std::max(after + opts_.turnaround, tx_free_);
+  const auto wall_start = wall + std::chrono::duration_cast<WallClock::duration>(start - mono);
+  auto reply = legacy_->iec_data(model_, wall_start);
+  std::string out = tx.contains("identification") ? tx["identification"].get<std::string>() : "";
+  tx.erase("identification");
+  out += reply.bytes;
+  tx["t"] = seconds(wall_start);
+  tx["mono"] = seconds(start);
+  tx["text"] = out;
+  tx["line"] = iec_line.to_string();
+  tx["part"] = "data";
+  for (const auto& [name, value] : reply.values) tx["values"][name] = value;
+  tx_free_ = start + ct * static_cast<std::int64_t>(out.size());
+  asio::co_spawn(ex_,
+                 transmit({out.begin(), out.end()}, start, link->generation(), std::move(tx), ct),
+                 rethrow);
+}
+
+asio::awaitable<void> Meter::legacy_standard(char code, unsigned generation, Json tx) {
+  const Profile& profile = model_.profile();
+  const LineSpec& reply_line = profile.legacy.reply_line;
+  asio::steady_timer timer(ex_);
+  std::error_code ec;
+  // The reader must switch its port to the reply line (1200 baud) before the meter answers; a
+  // pty shows that switch through termios. Poll it for up to a second.
+  if (link->reader_line()) {
+    const auto give_up = Steady::now() + std::chrono::seconds(1);
+    std::optional<LineSpec> line = link->reader_line();
+    while (line && line->baud != reply_line.baud && Steady::now() < give_up) {
+      timer.expires_after(std::chrono::milliseconds(5));
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return;
+      line = link->reader_line();
+    }
+    if (line && line->baud != reply_line.baud) {
+      tx["fault"] = "line";
+      tx["reason"] = "the reader did not switch to " + std::to_string(reply_line.baud) +
+                     " baud within 1 s after the request (still " + line->to_string() + ")";
+      log(tx);
+      co_return;
+    }
+  }
+  const auto mono = Steady::now();
+  const auto wall = WallClock::now();
+  const Steady::time_point start = std::max(mono + opts_.turnaround, tx_free_);
+  const auto wall_start = wall + std::chrono::duration_cast<WallClock::duration>(start - mono);
+  auto reply = legacy_->standard(code, model_, wall_start);
+  tx["t"] = seconds(wall_start);
+  tx["mono"] = seconds(start);
+  if (!reply) {
+    tx["reason"] = std::string("this meter does not answer /#") + code;
+    log(tx);
+    co_return;
+  }
+  const Steady::duration ct = paced(reply_line);
+  tx["text"] = reply->bytes;
+  tx["line"] = reply_line.to_string();
+  for (const auto& [name, value] : reply->values) tx["values"][name] = value;
+  tx_free_ = start + ct * static_cast<std::int64_t>(reply->bytes.size());
+  co_await transmit({reply->bytes.begin(), reply->bytes.end()}, start, generation, std::move(tx),
+                    ct);
 }
 
 // ---- pty ------------------------------------------------------------------------------------

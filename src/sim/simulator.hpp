@@ -8,7 +8,8 @@
 // Parse with  ^kamstrup simulate: (\S+) on (\S+) serial (\d+)$ ; <port> is what a reader takes
 // as its port argument (a tty path, or socket://HOST:PORT).
 //
-// Behaviour on the line:
+// Behaviour on the line (KMP profiles; the pre-KMP profiles multical66c/multical401 answer `/#n`
+// and `/?!` instead, with their own line checks, pacing and log fields: see legacy_frontend.hpp):
 //  - Bytes are collected with kmp::FrameReceiver; each complete frame starting 0x80 is a request.
 //  - pty: the reader's termios (seen through the master) must match the profile's line (baud and
 //    stop bits; Linux ptys force 8 data bits without parity whatever the reader set, so those
@@ -42,7 +43,12 @@
 //    "reason": null | <why nothing was sent>, "noise": <junk bytes before the frame>,
 //    "values": {"60": "55.006", ...} (GetRegister values as encoded, exact decimal text; for
 //               "corrupt", what the reply said before it was corrupted),
-//    "end_mono": <steady s when the last byte is due> (sent only)}
+//    "end_mono": <steady s when the last byte is due> (sent only),
+//    logger replies only: "info": <INFO byte>, "records": [{"id": <record id>, "t": <unix s of
+//    the period boundary>, "values": {"60": "55.006", ...}}, ...] in the order sent}
+//   rx lines also carry "lid": <LID> for logger requests (0xA0–0xA3), else null; "ids" then
+//   lists the requested registers. Logger requests are valid only on the profile's enabled
+//   logger address (0x7F).
 //   A sent reply's tx line is written when its first byte is due; its t/mono are that moment
 //   (t is also the time MeterModel::history() records). So it is in the file before the reader
 //   can have the whole reply. Silence is logged at once, with the request's t/mono.

@@ -58,6 +58,8 @@ void DomoticzSink::deliver(std::span<const store::Poll> polls) {
     if (r.status != 200) {
       std::string what = where + "HTTP " + std::to_string(r.status);
       if (r.status == 401 || r.status == 403) what += " (authentication failed)";
+      if (http::rejects_data(r.status))
+        throw SinkRejected(what + " (the server rejected the data): " + http::body_excerpt(r.body));
       throw SinkError(what + ": " + http::body_excerpt(r.body));
     }
     auto json = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);

@@ -47,7 +47,7 @@ std::string emoncms_fulljson(const store::Poll& poll) {
   for (const auto& v : poll.values) {
     if (v.value.empty() || !plain_decimal(v.value)) continue;
     out += out.empty() ? "{" : ",";
-    out += json_string(v.name) + ":" + v.value;
+    out += meter::json_quote(v.name) + ":" + v.value;
   }
   return out.empty() ? out : out + "}";
 }
@@ -79,6 +79,8 @@ void EmoncmsSink::deliver(std::span<const store::Poll> polls) {
     if (r.status != 200) {
       std::string what = where + "HTTP " + std::to_string(r.status);
       if (r.status == 401 || r.status == 403) what += " (authentication failed)";
+      if (http::rejects_data(r.status))
+        throw SinkRejected(what + " (the server rejected the data): " + http::body_excerpt(r.body));
       throw SinkError(what + ": " + http::body_excerpt(r.body));
     }
     if (!accepted(r.body)) throw SinkError(where + "not accepted: " + http::body_excerpt(r.body));

@@ -12,7 +12,9 @@
 //   (per_meter_node; the daemon sets it when more than one meter is configured).
 // - Accepted = HTTP 200 and the body "ok" (input/post) or {"success": true}; emoncms reports
 //   errors as HTTP 200 with another body ("Error: ...", {"success": false, ...}), which
-//   becomes a SinkError with that body. The apikey is never shown in error messages.
+//   becomes a SinkError with that body (retried). An HTTP 4xx that refuses the data
+//   (http::rejects_data) → SinkRejected (skipped by the fan-out). The apikey is never shown in
+//   error messages.
 #pragma once
 
 #include <chrono>

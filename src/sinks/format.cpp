@@ -20,51 +20,19 @@ std::string rfc3339_ms(std::int64_t unix_ms) {
   return buf;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out.push_back(c);
-        }
-    }
-  }
-  return out + "\"";
-}
-
 std::string poll_json(const store::Poll& poll) {
-  std::string out = "{\"meter\": " + json_string(poll.meter) +
-                    ", \"time\": " + json_string(rfc3339_ms(poll.time_ms)) +
-                    ", \"source\": " + json_string(poll.source) + ", \"registers\": {";
+  std::string out = "{\"meter\": " + meter::json_quote(poll.meter) +
+                    ", \"time\": " + meter::json_quote(rfc3339_ms(poll.time_ms)) +
+                    ", \"source\": " + meter::json_quote(poll.source) + ", \"registers\": {";
   bool first = true;
   for (const auto& v : poll.values) {
     out += first ? "" : ", ";
     first = false;
-    out += json_string(v.name) + ": {\"id\": " +
+    out += meter::json_quote(v.name) + ": {\"id\": " +
            (v.register_id >= 0 ? std::to_string(v.register_id) : std::string("null")) +
            ", \"value\": " + (v.value.empty() ? std::string("null") : v.value) +
-           ", \"unit\": " + json_string(v.unit);
-    if (!v.text.empty()) out += ", \"text\": " + json_string(v.text);
+           ", \"unit\": " + meter::json_quote(v.unit);
+    if (!v.text.empty()) out += ", \"text\": " + meter::json_quote(v.text);
     out += "}";
   }
   return out + "}}";

@@ -1,10 +1,12 @@
 // Shared renderings of a poll for the outputs that write text (console, files, exec, MQTT
-// state). Values are written as raw JSON number tokens from the exact decimal text.
+// state). Values are written as raw JSON number tokens from the exact decimal text. JSON string
+// literals: meter::json_quote (meter/report.hpp), the one the reader's --json output uses.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "meter/report.hpp"
 #include "store/store.hpp"
 
 namespace kamstrup::sinks {
@@ -19,8 +21,5 @@ std::string poll_json(const store::Poll& poll);
 
 // "2026-11-23T14:25:00.123Z heat heat_energy=55.006 MWh volume=1875.56 m³ ..."
 std::string poll_text(const store::Poll& poll);
-
-// A JSON string literal.
-std::string json_string(const std::string& s);
 
 }  // namespace kamstrup::sinks

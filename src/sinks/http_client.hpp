@@ -1,15 +1,22 @@
-// A small libcurl wrapper for the HTTP outputs (InfluxDB, Domoticz, emoncms): one request at a
-// time, status + body back, a typed error when no HTTP answer came at all.
+// A small HTTP/1.1 client for the HTTP outputs (InfluxDB, Domoticz, emoncms): one request at a
+// time, status + body back, a typed error when no HTTP answer came at all. Plain sockets, and
+// OpenSSL (already mapped for MQTT) for https://, initialised on the first https request only.
+// Not libcurl: libcurl and the ~25 libraries it drags in (GnuTLS, Kerberos, LDAP, ssh2, ...)
+// cost the daemon ~4 MB of RSS; nor cpp-httplib's client, whose library initialises all of
+// OpenSSL's error strings and ciphers when it is loaded (~1.7 MB more; docs/performance.md).
+// Answers: Content-Length, chunked, or to the end of the stream; redirects are not followed.
 //
 // Thread-compatible: each HttpClient is used from one thread at a time (each output owns one and
 // calls it from its delivery thread); different clients may run concurrently. One client keeps
-// its connection alive between requests.
+// its connection alive between requests to the same scheme://host:port.
 //
-// Proxies: libcurl honours the usual http_proxy / https_proxy / no_proxy environment variables.
-// TLS: libcurl's defaults (the system CA store, peer and host verification on).
+// URLs: http:// and https://, host names, IPv4 and [IPv6] literals, user:password@ userinfo (sent
+// as HTTP basic auth unless `auth` is given). Proxies: none (http_proxy and friends are not
+// read). TLS (https://): OpenSSL with the system CA store, peer and host name verification on.
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -20,12 +27,12 @@
 namespace kamstrup::sinks::http {
 
 // No HTTP answer: connection refused, DNS failure, timeout, TLS failure, malformed URL.
-// The message is "<METHOD> <url with secrets redacted>: <libcurl's reason>".
+// The message is "<METHOD> <url with secrets redacted>: <reason>".
 class HttpError : public std::runtime_error {
  public:
   HttpError(const std::string& what, std::string reason)
       : std::runtime_error(what), reason_(std::move(reason)) {}
-  // libcurl's reason alone ("Failed to connect to 127.0.0.1 port 8086 ...: Connection refused").
+  // The reason alone ("cannot connect to 127.0.0.1:8086: Connection refused").
   [[nodiscard]] const std::string& reason() const { return reason_; }
 
  private:
@@ -47,13 +54,13 @@ class HttpClient {
   static constexpr std::chrono::milliseconds kDefaultTimeout{10000};
   static constexpr std::size_t kMaxBody = 1 << 20;
 
-  // `timeout` bounds each whole request (connect + send + receive).
+  // `timeout` bounds each whole request (resolve + connect + TLS + send + receive).
   explicit HttpClient(std::chrono::milliseconds timeout = kDefaultTimeout);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;
 
-  // method: "GET" or "POST" (any other verb is sent as a custom request with the body).
+  // method: "GET" or "POST" (any other verb is sent as such, with the body).
   // headers: complete lines, "Authorization: Token abc". Any HTTP status is returned as a
   // Response; only a missing answer throws HttpError.
   Response request(const std::string& method, const std::string& url,
@@ -61,9 +68,15 @@ class HttpClient {
                    const std::optional<BasicAuth>& auth = std::nullopt);
 
  private:
-  void* curl_;  // CURL*
-  std::chrono::milliseconds timeout_;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
 };
+
+// Whether an HTTP status means "the target refuses this data; sending it again cannot help": a
+// 4xx other than 401/403/407 (credentials), 404 (wrong endpoint or database: a configuration
+// fix must not cost the backlog), 408 (timeout) and 429 (throttled). The HTTP outputs throw
+// SinkRejected for these.
+bool rejects_data(long status);
 
 // Percent-encodes everything but RFC 3986 unreserved characters (A-Z a-z 0-9 - . _ ~).
 std::string url_encode(std::string_view s);

@@ -142,10 +142,9 @@ void InfluxSink::deliver(std::span<const store::Poll> polls) {
     if (r.status >= 200 && r.status < 300) continue;
     std::string what =
         "influxdb: POST " + http::redact_url(write_url_) + ": HTTP " + std::to_string(r.status);
-    if (r.status == 401 || r.status == 403)
-      what += " (authentication failed)";
-    else if (r.status >= 400 && r.status < 500 && r.status != 429)
-      what += " (the server rejected the data; retrying will not help until it is fixed)";
+    if (r.status == 401 || r.status == 403) what += " (authentication failed)";
+    if (http::rejects_data(r.status))
+      throw SinkRejected(what + " (the server rejected the data): " + http::body_excerpt(r.body));
     throw SinkError(what + ": " + http::body_excerpt(r.body));
   }
 }

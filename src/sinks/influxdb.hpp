@@ -5,9 +5,8 @@
 // - One point per poll, timestamp = the poll's read time in ms (precision=ms). A replay after an
 //   outage writes the same series + timestamp again, which InfluxDB treats as an overwrite, so
 //   at-least-once delivery never duplicates points.
-// - Tags: meter (configured name), serial (from meter_info(); omitted until the meter's serial
-//   is known, e.g. for backlog replayed right after a restart before the meter first answered:
-//   those points land in the series without the serial tag), source (poll | logger).
+// - Tags: meter (configured name), serial (from meter_info(); omitted only while no serial has
+//   ever been learnt for the meter), source (poll | logger).
 // - Fields: <register>=<exact decimal> for each register with a number, written as the exact
 //   decimal text, which is a valid line-protocol float literal (never through a double, no "i"
 //   suffix: every numeric field is a float, so the field type never changes between polls);
@@ -16,9 +15,12 @@
 // - Escaping per the line protocol: measurement "," and " "; tag keys/values and field keys
 //   ",", "=" and " "; string values "\"" and "\\". Newlines cannot be escaped in keys or tag
 //   values and become spaces there (meter and register names never contain any).
-// - Batches of at most `batch` polls per request. 2xx = accepted; any other status (4xx bad
-//   data or auth, 429, 5xx) or no answer → SinkError naming the endpoint, with the server's
-//   message. A 4xx for bad data will fail again on retry: the message says so.
+// - Batches of at most `batch` polls per request. 2xx = accepted. A 4xx that refuses the data
+//   (400 bad line, 413, 422: http::rejects_data) → SinkRejected (the fan-out isolates and skips
+//   the refused poll); any other status (401/403 auth, 404 unknown database, 429, 5xx) or no
+//   answer → SinkError (retried). Both name the endpoint and carry the server's message.
+//   Serial tags for polls replayed after a restart come from the meter info the fan-out hands
+//   over from the store before it replays (Store::meter_infos).
 #pragma once
 
 #include <chrono>

@@ -153,22 +153,22 @@ constexpr std::pair<std::string_view, std::string_view> kHaUnits[] = {
 }  // namespace
 
 std::string state_payload(const store::Poll& poll) {
-  std::string out = "{\"time\": " + json_string(rfc3339_ms(poll.time_ms)) +
-                    ", \"source\": " + json_string(poll.source);
+  std::string out = "{\"time\": " + meter::json_quote(rfc3339_ms(poll.time_ms)) +
+                    ", \"source\": " + meter::json_quote(poll.source);
   // "time" and "source" are taken; a register name appears once (the first value wins).
   std::set<std::string_view> seen{"time", "source"};
   for (const auto& v : poll.values) {
     if (!seen.insert(v.name).second) continue;
-    out += ", " + json_string(v.name) + ": {\"value\": ";
+    out += ", " + meter::json_quote(v.name) + ": {\"value\": ";
     if (v.value.empty()) {
       out += "null";
     } else if (is_json_number(v.value)) {
       out += v.value;  // the exact decimal text is the JSON token: never through double
     } else {
-      out += json_string(v.value);  // not a decimal (never from the store): still valid JSON
+      out += meter::json_quote(v.value);  // not a decimal (never from the store): still valid JSON
     }
-    out += ", \"unit\": " + json_string(v.unit);
-    if (!v.text.empty()) out += ", \"text\": " + json_string(v.text);
+    out += ", \"unit\": " + meter::json_quote(v.unit);
+    if (!v.text.empty()) out += ", \"text\": " + meter::json_quote(v.text);
     out += "}";
   }
   out += "}";
@@ -825,28 +825,28 @@ struct MqttSink::Impl {
     const kmp::RegisterDef* def = kmp::find_register(reg);
     const std::string name = def != nullptr ? std::string(def->description) : reg;
 
-    std::string o =
-        "{\"name\": " + json_string(name) + ", \"unique_id\": " + json_string(unique_id) +
-        ", \"state_topic\": " + json_string(meter_topic(meter) + "/" + topic_part(reg)) +
-        ", \"availability\": [{\"topic\": " + json_string(status_topic) +
-        "}, {\"topic\": " + json_string(availability_topic(meter)) +
-        "}], \"availability_mode\": \"all\"";
+    std::string o = "{\"name\": " + meter::json_quote(name) +
+                    ", \"unique_id\": " + meter::json_quote(unique_id) + ", \"state_topic\": " +
+                    meter::json_quote(meter_topic(meter) + "/" + topic_part(reg)) +
+                    ", \"availability\": [{\"topic\": " + meter::json_quote(status_topic) +
+                    "}, {\"topic\": " + meter::json_quote(availability_topic(meter)) +
+                    "}], \"availability_mode\": \"all\"";
     if (p.numeric) {
-      if (!p.unit.empty()) o += ", \"unit_of_measurement\": " + json_string(p.unit);
+      if (!p.unit.empty()) o += ", \"unit_of_measurement\": " + meter::json_quote(p.unit);
       if (def != nullptr) {
         const std::string_view dc = mqtt_detail::ha_device_class(def->device_class, p.unit);
-        if (!dc.empty()) o += ", \"device_class\": " + json_string(std::string(dc));
+        if (!dc.empty()) o += ", \"device_class\": " + meter::json_quote(std::string(dc));
         if (!def->state_class.empty())
-          o += ", \"state_class\": " + json_string(std::string(def->state_class));
+          o += ", \"state_class\": " + meter::json_quote(std::string(def->state_class));
       }
     }
     const std::string& model = info.model.empty() ? info.meter_type : info.model;
-    o += ", \"device\": {\"identifiers\": [" + json_string(device_id) +
+    o += ", \"device\": {\"identifiers\": [" + meter::json_quote(device_id) +
          "], \"manufacturer\": \"Kamstrup\"";
-    if (!model.empty()) o += ", \"model\": " + json_string(model);
-    if (!info.serial.empty()) o += ", \"serial_number\": " + json_string(info.serial);
-    if (!info.sw_revision.empty()) o += ", \"sw_version\": " + json_string(info.sw_revision);
-    o += ", \"name\": " + json_string("Kamstrup " + meter) + "}}";
+    if (!model.empty()) o += ", \"model\": " + meter::json_quote(model);
+    if (!info.serial.empty()) o += ", \"serial_number\": " + meter::json_quote(info.serial);
+    if (!info.sw_revision.empty()) o += ", \"sw_version\": " + meter::json_quote(info.sw_revision);
+    o += ", \"name\": " + meter::json_quote("Kamstrup " + meter) + "}}";
     return {topic, o};
   }
 

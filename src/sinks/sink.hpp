@@ -20,15 +20,21 @@ class SinkError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// What the daemon learnt about a meter when it first answered (for discovery, tags).
-struct MeterInfo {
-  std::string name;         // configured name
-  std::string model;        // e.g. "MULTICAL 403" or "" when unknown
-  std::string meter_type;   // GetType meter type, e.g. "0x0403"
-  std::string sw_revision;  // e.g. "A2"
-  std::string serial;       // GetSerialNo, decimal text; "" when unknown
-  std::string protocol;     // "kmp"
+// A delivery the target refused because of what was sent (an HTTP 400 or 422 for a point it will
+// never accept): retrying the same polls cannot succeed, and retrying forever would stall the
+// output's whole backlog. The fan-out narrows a rejected batch down to the poll(s) the target
+// refuses, logs each once with the reason, counts it (rejected, per output) and moves the cursor
+// past it, so later polls keep flowing. Never thrown for trouble that a fix on the target's side
+// cures without losing data (no answer, 5xx, 408, 429, authentication, unknown database).
+class SinkRejected : public SinkError {
+ public:
+  using SinkError::SinkError;
 };
+
+// What the daemon learnt about a meter when it first answered (for discovery, tags): name, model,
+// meter_type, sw_revision, serial, protocol. The store keeps it (Store::set_meter_info), so the
+// fan-out can hand it to the outputs at start-up, before any backlog is replayed.
+using MeterInfo = store::MeterInfo;
 
 class Sink {
  public:
@@ -38,7 +44,8 @@ class Sink {
   [[nodiscard]] virtual std::string id() const = 0;
 
   // Delivers polls (oldest first). Returns only when every one is accepted by the target;
-  // throws SinkError otherwise (then none is considered delivered and all are retried).
+  // throws SinkError otherwise (then none is considered delivered and all are retried), or
+  // SinkRejected when the target refuses the data itself.
   virtual void deliver(std::span<const store::Poll> polls) = 0;
 
   // Meter identity, known once the meter first answers; may arrive before or after polls.

@@ -52,6 +52,18 @@ CREATE INDEX polls_time ON polls(time_ms);
 CREATE INDEX readings_name ON readings(name);
 )sql";
 
+// Version 2: what the daemon learnt about each meter (GetType, GetSerialNo), one row a meter.
+constexpr const char* kSchemaV2 = R"sql(
+CREATE TABLE meter_info(
+  meter TEXT PRIMARY KEY,
+  model TEXT NOT NULL,
+  meter_type TEXT NOT NULL,
+  sw_revision TEXT NOT NULL,
+  serial TEXT NOT NULL,
+  protocol TEXT NOT NULL
+);
+)sql";
+
 std::int64_t to_i64(std::size_t n) {
   return n > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
              ? std::numeric_limits<std::int64_t>::max()
@@ -82,6 +94,7 @@ std::string open_hint(const std::string& path, int system_errno) {
 struct Db {
   std::string path;
   Store::Access access = Store::Access::ReadWrite;
+  int schema = 0;  // the file's schema version once open
   sqlite3* db = nullptr;
   std::unordered_map<std::string, sqlite3_stmt*> stmts;
 
@@ -279,10 +292,8 @@ void Db::create_or_migrate() {
                        std::to_string(version) + ", this build reads up to " +
                        std::to_string(Store::kSchemaVersion) + ")");
     }
-    if (version < Store::kSchemaVersion) {
-      throw StoreError(path + ": schema version " + std::to_string(version) +
-                       " is older than this build's; run the daemon once to migrate it");
-    }
+    // Version 1 lacks only meter_info, which readers do without (meter_info() is empty).
+    schema = static_cast<int>(version);
     return;
   }
   // Under the write lock, so two processes opening a new file do not both create the schema.
@@ -306,9 +317,14 @@ void Db::create_or_migrate() {
          "cannot set application_id");
     version = 1;
   }
-  // Later versions migrate here, one step at a time: if (version == 1) { ...; version = 2; }
+  // Later versions migrate here, one step at a time, in the same transaction.
+  if (version == 1) {
+    exec(kSchemaV2, "cannot add the meter_info table (schema version 2)");
+    version = 2;
+  }
   exec(("PRAGMA user_version=" + std::to_string(version)).c_str(), "cannot set user_version");
   tx.commit();
+  schema = static_cast<int>(version);
 }
 
 }  // namespace
@@ -457,6 +473,73 @@ void Store::set_cursor(const std::string& sink, std::int64_t seq) {
       .bind(1, sink)
       .bind(2, seq)
       .run("cannot save a cursor");
+}
+
+std::int64_t Store::count_after(std::int64_t after) const {
+  std::lock_guard lock(impl_->mu);
+  auto& d = impl_->d;
+  Use u(d, d.prepare("SELECT count(*) FROM polls WHERE seq > ?1"));
+  u.bind(1, after);
+  return u.step("cannot count polls") ? sqlite3_column_int64(u.get(), 0) : 0;
+}
+
+void Store::set_meter_info(const MeterInfo& info) {
+  std::lock_guard lock(impl_->mu);
+  auto& d = impl_->d;
+  d.require_writable("set_meter_info");
+  Use(d,
+      d.prepare("INSERT INTO meter_info(meter, model, meter_type, sw_revision, serial, protocol) "
+                "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(meter) DO UPDATE SET "
+                "model = excluded.model, meter_type = excluded.meter_type, "
+                "sw_revision = excluded.sw_revision, serial = excluded.serial, "
+                "protocol = excluded.protocol"))
+      .bind(1, info.name)
+      .bind(2, info.model)
+      .bind(3, info.meter_type)
+      .bind(4, info.sw_revision)
+      .bind(5, info.serial)
+      .bind(6, info.protocol)
+      .run("cannot save meter info");
+}
+
+namespace {
+
+std::vector<MeterInfo> read_meter_infos(Db& d, const std::string* meter) {
+  std::vector<MeterInfo> out;
+  if (d.schema < 2) return out;  // a version 1 file opened read-only
+  const char* all =
+      "SELECT meter, model, meter_type, sw_revision, serial, protocol FROM meter_info "
+      "ORDER BY meter";
+  const char* one =
+      "SELECT meter, model, meter_type, sw_revision, serial, protocol FROM meter_info "
+      "WHERE meter = ?1";
+  Use u(d, d.prepare(meter != nullptr ? one : all));
+  if (meter != nullptr) u.bind(1, *meter);
+  while (u.step("cannot read meter info")) {
+    MeterInfo m;
+    m.name = column_text(u.get(), 0);
+    m.model = column_text(u.get(), 1);
+    m.meter_type = column_text(u.get(), 2);
+    m.sw_revision = column_text(u.get(), 3);
+    m.serial = column_text(u.get(), 4);
+    m.protocol = column_text(u.get(), 5);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::optional<MeterInfo> Store::meter_info(const std::string& meter) const {
+  std::lock_guard lock(impl_->mu);
+  auto v = read_meter_infos(impl_->d, &meter);
+  if (v.empty()) return std::nullopt;
+  return std::move(v.front());
+}
+
+std::vector<MeterInfo> Store::meter_infos() const {
+  std::lock_guard lock(impl_->mu);
+  return read_meter_infos(impl_->d, nullptr);
 }
 
 std::vector<HistoryRow> Store::history(const HistoryQuery& q) const {

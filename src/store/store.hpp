@@ -41,6 +41,19 @@ struct Poll {
   bool operator==(const Poll&) const = default;
 };
 
+// What the daemon learnt about a meter when it last identified it (GetType, GetSerialNo). Kept
+// in the store so that outputs have it at start-up, before the meter answers again (InfluxDB's
+// serial tag on replayed backlog, Home Assistant discovery). sinks::MeterInfo is this type.
+struct MeterInfo {
+  std::string name;         // configured meter name
+  std::string model;        // e.g. "MULTICAL 403" or "" when unknown
+  std::string meter_type;   // GetType meter type, e.g. "0x0403"
+  std::string sw_revision;  // e.g. "A2"
+  std::string serial;       // GetSerialNo, decimal text; "" when unknown
+  std::string protocol;     // "kmp"
+  bool operator==(const MeterInfo&) const = default;
+};
+
 // One row of `kamstrup history`.
 struct HistoryRow {
   std::int64_t seq = 0;
@@ -65,12 +78,15 @@ class Store {
  public:
   // The schema this build writes (PRAGMA user_version). Older files are migrated on open; a
   // newer file is refused rather than misread.
-  static constexpr int kSchemaVersion = 1;
+  // 1: polls, readings, cursors. 2: + meter_info.
+  static constexpr int kSchemaVersion = 2;
 
   enum class Access {
     ReadWrite,  // the daemon: creates the file if needed
     ReadOnly,   // readers (`kamstrup history`): never creates or changes the file; a missing
-                // file throws, and so do insert(), insert_all(), set_cursor(), delete_before()
+                // file throws, and so do insert(), insert_all(), set_cursor(), delete_before(),
+                // set_meter_info(). Reads files of schema version 1 too (not yet migrated by a
+                // newer daemon): they have no meter info.
   };
 
   // Opens or creates the database (parent directory must exist), enables WAL, creates or
@@ -97,6 +113,17 @@ class Store {
   // An output seen for the first time starts at 0 (it gets the whole retained history).
   std::int64_t cursor(const std::string& sink) const;
   void set_cursor(const std::string& sink, std::int64_t seq);
+
+  // Polls with seq > after that are still in the store: an output's backlog. Unlike
+  // last_seq() - cursor it stays right after retention deleted undelivered polls.
+  std::int64_t count_after(std::int64_t after) const;
+
+  // The meter's identity, replacing what was stored for info.name.
+  void set_meter_info(const MeterInfo& info);
+  // The stored identity of one meter, or nullopt.
+  std::optional<MeterInfo> meter_info(const std::string& meter) const;
+  // Every stored identity, by name.
+  std::vector<MeterInfo> meter_infos() const;
 
   // Matching rows ordered by poll time, then seq, then the poll's value order. With a limit,
   // the newest `limit` rows (still oldest first).

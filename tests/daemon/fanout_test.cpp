@@ -1,14 +1,20 @@
-// The fan-out against a real SQLite store. The outputs here are recording test doubles
-// (they stand in for "an output that is up / down"; every real output has its own tests against
-// its real server): what is checked is the delivery guarantee itself.
+// The fan-out against a real SQLite store. Most outputs here are recording test doubles (they
+// stand in for "an output that is up / down"; every real output has its own tests against its
+// real server): what is checked is the delivery guarantee itself. The rejection and stored meter
+// info tests use the real InfluxDB output, against a recording HTTP server that refuses one
+// poll (InfluxDB's own answer to a field type conflict) and against a real influxd.
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <thread>
 
+#include "../support/http_recorder.hpp"
+#include "../support/servers.hpp"
 #include "daemon/fanout.hpp"
+#include "sinks/influxdb.hpp"
 
 using namespace kamstrup;
 using namespace std::chrono_literals;
@@ -56,6 +62,16 @@ store::Poll poll(int i) {
   p.time_ms = 1700000000000 + i * 1000;
   p.values.push_back({60, "heat_energy", std::to_string(i) + ".001", "", "MWh"});
   return p;
+}
+
+// The real InfluxDB 1.x output, writing to database "k" at `url`.
+std::vector<std::unique_ptr<sinks::Sink>> influx_output(const std::string& url) {
+  sinks::InfluxConfig c;
+  c.url = url;
+  c.database = "k";
+  std::vector<std::unique_ptr<sinks::Sink>> v;
+  v.push_back(std::make_unique<sinks::InfluxSink>(c));
+  return v;
 }
 
 template <typename F>
@@ -138,6 +154,130 @@ TEST(Fanout, ARestartResumesFromTheDurableCursor) {
     EXPECT_EQ(got.front(), last + 1);  // nothing already confirmed is sent again, nothing skipped
     f.stop(1s);
   }
+}
+
+TEST(Fanout, BacklogCountsThePollsStillInTheStoreAlsoAfterRetention) {
+  store::Store st(temp_db("backlog"));
+  std::atomic<bool> up{false};
+  std::vector<std::unique_ptr<sinks::Sink>> v;
+  v.push_back(std::make_unique<RecordingSink>("out", up));
+  daemon::Fanout f(st, std::move(v));
+  f.start();
+  for (int i = 0; i < 10; ++i) {
+    auto p = poll(i);
+    st.insert(p);
+  }
+  EXPECT_EQ(f.health()[0].backlog, 10);
+  // Retention deletes the 4 oldest polls, which the output never got.
+  ASSERT_EQ(st.delete_before(poll(4).time_ms), 4U);
+  EXPECT_EQ(f.health()[0].cursor, 0);
+  EXPECT_EQ(f.health()[0].backlog, 6);  // last_seq - cursor would still say 10
+  f.stop(0ms);
+}
+
+// InfluxDB refuses a point whose field type conflicts with the series (HTTP 400): without the
+// rejected class that poll would be retried forever and the output's backlog would stall.
+TEST(Fanout, APollTheTargetRefusesIsSkippedCountedAndLaterPollsFlow) {
+  test::Recorder rec;
+  const std::string bad = "heat_energy=2.001 ";
+  rec.set([&bad](const httplib::Request& req, httplib::Response& res) {
+    if (req.body.find(bad) != std::string::npos) {
+      res.status = 400;
+      res.set_content(
+          R"({"error":"partial write: field type conflict: input field \"heat_energy\")"
+          R"( on measurement \"kamstrup\" is type float, already exists as type string"})",
+          "application/json");
+    } else {
+      res.status = 204;
+    }
+  });
+  store::Store st(temp_db("rejected"));
+  std::int64_t last = 0;
+  for (int i = 0; i < 5; ++i) {  // a backlog: one batch with the bad poll in the middle
+    auto p = poll(i);
+    last = st.insert(p);
+  }
+  daemon::Fanout f(st, influx_output(rec.url()));
+  f.start();
+  ASSERT_TRUE(eventually([&] { return f.health()[0].cursor == last; })) << f.health()[0].last_error;
+  auto h = f.health()[0];
+  EXPECT_EQ(h.rejected, 1U);
+  EXPECT_EQ(h.delivered, 4U);
+  EXPECT_EQ(h.backlog, 0);
+  EXPECT_EQ(h.last_error, "");  // the output is up: it delivers everything else
+  EXPECT_NE(h.last_rejection.find("HTTP 400"), std::string::npos) << h.last_rejection;
+  EXPECT_NE(h.last_rejection.find("field type conflict"), std::string::npos) << h.last_rejection;
+  EXPECT_EQ(st.cursor("influxdb"), last);
+
+  // Every other poll was accepted by the server, the refused one never was.
+  std::multiset<std::string> accepted;
+  for (const auto& r : rec.requests()) {
+    if (r.body.find(bad) != std::string::npos) continue;  // answered 400
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = r.body.find('\n', start)) != std::string::npos; start = nl + 1) {
+      auto line = r.body.substr(start, nl - start);
+      accepted.insert(
+          line.substr(line.find(' ') + 1, line.find(' ', line.find(' ') + 1) - line.find(' ') - 1));
+    }
+  }
+  EXPECT_EQ(accepted, (std::multiset<std::string>{"heat_energy=0.001", "heat_energy=1.001",
+                                                  "heat_energy=3.001", "heat_energy=4.001"}));
+
+  // Later polls keep flowing.
+  auto p = poll(5);
+  last = st.insert(p);
+  f.notify();
+  ASSERT_TRUE(eventually([&] { return f.health()[0].cursor == last; }));
+  EXPECT_EQ(f.health()[0].delivered, 5U);
+  EXPECT_EQ(f.health()[0].rejected, 1U);
+  EXPECT_NE(rec.requests().back().body.find("heat_energy=5.001 "), std::string::npos);
+  f.stop(1s);
+}
+
+// After a restart the backlog is replayed before the meter answers again: the serial the meter
+// gave an earlier run comes from the store, so those points land in the series with the serial
+// tag. A real influxd (Debian package influxdb) stores them; its answer is checked point by point.
+TEST(Fanout, BacklogReplayedAtStartCarriesTheStoredSerial) {
+  test::support::Influxd influxd;
+  influxd.start();
+  influxd.create_database("k");
+  const std::string path = temp_db("serial");
+  sinks::MeterInfo heat{"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp"};
+  {  // an earlier run: the meter answered (identity kept by the fan-out), then polls piled up
+    store::Store st(path);
+    daemon::Fanout f(st, {});
+    f.start();
+    f.meter_info(heat);
+    f.stop(0ms);
+    ASSERT_TRUE(st.meter_info("heat").has_value());
+    EXPECT_EQ(*st.meter_info("heat"), heat);
+    for (int i = 0; i < 3; ++i) {
+      auto p = poll(i);
+      st.insert(p);
+    }
+    auto p = poll(3);
+    p.meter = "cool";  // a meter that never answered: no serial known
+    st.insert(p);
+  }
+  store::Store st(path);
+  daemon::Fanout f(st, influx_output(influxd.url()));
+  f.start();  // no meter_info() in this run, no notify(): the replay starts by itself
+  ASSERT_TRUE(eventually([&] { return f.health()[0].cursor == st.last_seq(); }))
+      << f.health()[0].last_error;
+  f.stop(1s);
+  auto points = influxd.points("k");
+  ASSERT_EQ(points.size(), 4U);
+  int tagged = 0;
+  for (auto& pt : points) {
+    if (pt["meter"] == "heat") {
+      EXPECT_EQ(pt["serial"], "6543210");
+      ++tagged;
+    } else {
+      EXPECT_EQ(pt["meter"], "cool");
+      EXPECT_TRUE(pt["serial"].is_null());
+    }
+  }
+  EXPECT_EQ(tagged, 3);
 }
 
 TEST(Fanout, MeterEventsReachEveryOutputInOrder) {

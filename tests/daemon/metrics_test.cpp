@@ -10,6 +10,7 @@
 
 #include "../e2e/process.hpp"
 #include "daemon/http.hpp"
+#include "store/store.hpp"
 
 using namespace kamstrup::test;
 using namespace std::chrono_literals;
@@ -61,6 +62,87 @@ TEST(Metrics, EndpointPassesPromtoolAndMatchesTheHistory) {
         "kamstrup_output_backlog_polls{output=\"file:"}) {
     EXPECT_NE(body.find(family), std::string::npos) << family << "\n" << body;
   }
+}
+
+// The built-in server itself (its own small HTTP/1.1 server, no HTTP library), spoken to by
+// cpp-httplib's client as a stand-in for Prometheus and curl.
+TEST(HttpServer, ServesThePagesAnswers404And405AndReportsABusyPort) {
+  TempDir dir;
+  kamstrup::store::Store st(dir / "k.db");
+  kamstrup::daemon::Status status;
+  kamstrup::daemon::MeterStatus m;
+  m.name = "heat";
+  m.up = true;
+  m.last_poll.values.push_back({60, "heat_energy", "55.006", "", "MWh"});
+  status.set(m);
+  kamstrup::daemon::Fanout fanout(st, {});
+  kamstrup::daemon::HttpConfig cfg;
+  cfg.host = "127.0.0.1";
+  cfg.port = static_cast<std::uint16_t>(free_tcp_port());
+  kamstrup::daemon::HttpServer server(cfg, status, fanout, st);
+
+  httplib::Client client("127.0.0.1", cfg.port);
+  auto res = client.Get("/metrics?x=1");
+  ASSERT_TRUE(res) << httplib::to_string(res.error());
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_NE(
+      res->body.find(
+          R"(kamstrup_register_value{meter="heat",register="heat_energy",id="60",unit="MWh"} 55.006)"),
+      std::string::npos)
+      << res->body;
+  auto check = run({"/usr/bin/promtool", "check", "metrics"}, res->body);
+  EXPECT_EQ(check.status, 0) << check.out << check.err;
+
+  res = client.Get("/api/meters");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  auto meters = nlohmann::json::parse(res->body);
+  EXPECT_EQ(meters.at(0).at("name"), "heat");
+  EXPECT_EQ(meters.at(0).at("last").at("registers").at("heat_energy").at("value").dump(), "55.006");
+  res = client.Get("/api/outputs");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(nlohmann::json::parse(res->body), nlohmann::json::array());
+  res = client.Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_NE(res->body.find("heat_energy"), std::string::npos);
+  res = client.Head("/metrics");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "");
+
+  res = client.Get("/nothing");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 404);
+  res = client.Post("/metrics", "x", "text/plain");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 405);
+
+  try {
+    kamstrup::daemon::HttpServer second(cfg, status, fanout, st);
+    FAIL() << "two servers on one port";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("http.listen: cannot listen on 127.0.0.1:" +
+                                         std::to_string(cfg.port)),
+              std::string::npos)
+        << e.what();
+  }
+  server.stop();
+  EXPECT_FALSE(client.Get("/metrics"));  // stopped: nothing listens any more
+}
+
+TEST(Metrics, RejectedPollsAreCountedPerOutput) {
+  kamstrup::daemon::SinkHealth h;
+  h.id = "influxdb";
+  h.rejected = 3;
+  h.backlog = 2;
+  std::string text = kamstrup::daemon::prometheus_metrics({}, {h});
+  EXPECT_NE(text.find("kamstrup_output_rejected_total{output=\"influxdb\"} 3\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("kamstrup_output_backlog_polls{output=\"influxdb\"} 2\n"), std::string::npos)
+      << text;
+  auto check = run({"/usr/bin/promtool", "check", "metrics"}, text);
+  EXPECT_EQ(check.status, 0) << check.out << check.err;
 }
 
 TEST(Metrics, LabelValuesAreEscaped) {

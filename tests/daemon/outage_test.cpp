@@ -6,8 +6,6 @@
 // while the output was down.
 #include <gtest/gtest.h>
 #include <mosquitto.h>
-#include <pwd.h>
-#include <sys/prctl.h>
 
 #include <atomic>
 #include <ctime>
@@ -24,8 +22,10 @@
 #include <vector>
 
 #include "../e2e/process.hpp"
+#include "../support/servers.hpp"
 
 using namespace kamstrup::test;
+namespace support = kamstrup::test::support;
 using namespace std::chrono_literals;
 using json = nlohmann::json;
 
@@ -88,57 +88,13 @@ std::string write_config(const TempDir& dir, const std::string& outputs) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// mosquitto on 127.0.0.1:port (no persistence, anonymous); start() again after stop() is a
-// restart on the same port.
-class Broker {
+// mosquitto on 127.0.0.1:port (tests/support/servers.hpp: no persistence, anonymous); start()
+// again after stop() is a restart on the same port. Started without waiting for it to listen
+// (the caller's first client does).
+class Broker : public support::Mosquitto {
  public:
-  Broker(const TempDir& dir, int port) : dir_(dir.path()), port_(port) {
-    const passwd* pw = getpwuid(getuid());
-    std::ofstream(dir_ + "/mosquitto.conf")
-        << "listener " << port_ << " 127.0.0.1\n"
-        << "allow_anonymous true\n"
-        << "persistence false\n"
-        // As root, mosquitto would switch to the `mosquitto` user, which cannot read our files.
-        << "user " << (pw != nullptr ? pw->pw_name : "root") << "\n"
-        << "log_dest stderr\nlog_type all\n";
-  }
-  ~Broker() { stop(); }
-  Broker(const Broker&) = delete;
-  Broker& operator=(const Broker&) = delete;
-
-  // Starts the process without waiting for it to listen (the caller's first client does).
-  void start() {
-    std::vector<std::string> args{"/usr/sbin/mosquitto", "-c", dir_ + "/mosquitto.conf"};
-    auto argv = argv_of(args);
-    const std::string logfile = dir_ + "/mosquitto.log";
-    const int log_fd = open(logfile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGTERM);  // a crashed test takes its broker with it
-      dup2(null_fd, 0);
-      dup2(log_fd, 1);
-      dup2(log_fd, 2);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(log_fd);
-    close(null_fd);
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] std::string log() const { return Background::slurp(dir_ + "/mosquitto.log"); }
-
- private:
-  std::string dir_;
-  int port_;
-  pid_t pid_ = -1;
+  Broker(const TempDir& dir, int port) : Mosquitto(dir.path(), port) {}
+  void start() { Mosquitto::start(/*wait=*/false); }
 };
 
 // A libmosquitto client with a fixed id and a persistent session (clean_session = false),
@@ -377,178 +333,11 @@ TEST(Outage, KillNineWithMqttDownDeliversTheBacklogAfterRestart) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// influxd (Debian influxdb 1.x) with all state in the test's directory; start() after stop() is
-// a restart on the same ports with the same data.
-
-struct HttpReply {
-  int status = 0;
-  std::string body;
-};
-
-// One HTTP/1.0 exchange with 127.0.0.1:port (the server closes the connection after the reply,
-// so no chunked body); nullopt when nothing answered.
-std::optional<HttpReply> http(int port, const std::string& method, const std::string& target,
-                              const std::string& body = "") {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
-  timeval tv{10, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return std::nullopt;
-  }
-  const std::string req = method + " " + target +
-                          " HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-                          "Content-Type: application/x-www-form-urlencoded\r\n"
-                          "Content-Length: " +
-                          std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-  std::size_t sent = 0;
-  while (sent < req.size()) {
-    const ssize_t n = send(fd, req.data() + sent, req.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) {
-      close(fd);
-      return std::nullopt;
-    }
-    sent += static_cast<std::size_t>(n);
-  }
-  std::string resp;
-  char buf[8192];
-  for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;)
-    resp.append(buf, static_cast<std::size_t>(n));
-  close(fd);
-  static const std::regex status_line(R"(^HTTP/\d\.\d (\d{3}))");
-  std::smatch m;
-  const auto head_end = resp.find("\r\n\r\n");
-  if (head_end == std::string::npos || !std::regex_search(resp, m, status_line))
-    return std::nullopt;
-  return HttpReply{std::stoi(m[1]), resp.substr(head_end + 4)};
-}
-
-std::string url_encode(const std::string& s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (std::isalnum(u) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(c);
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[u >> 4U]);
-      out.push_back(kHex[u & 0xFU]);
-    }
-  }
-  return out;
-}
-
-class Influxd {
- public:
-  explicit Influxd(const TempDir& dir)
-      : dir_(dir.path()), http_port_(free_tcp_port()), rpc_port_(free_tcp_port()) {
-    std::ofstream(dir_ + "/influxdb.conf")
-        << "reporting-disabled = true\n"
-        << "bind-address = \"127.0.0.1:" << rpc_port_ << "\"\n"
-        << "[meta]\n  dir = \"" << dir_ << "/meta\"\n"
-        << "[data]\n  dir = \"" << dir_ << "/data\"\n"
-        << "  wal-dir = \"" << dir_ << "/wal\"\n"
-        << "  query-log-enabled = false\n"
-        << "[http]\n  enabled = true\n"
-        << "  bind-address = \"127.0.0.1:" << http_port_ << "\"\n"
-        << "  log-enabled = false\n"
-        << "[monitor]\n  store-enabled = false\n"
-        << "[continuous_queries]\n  enabled = false\n"
-        << "[subscriber]\n  enabled = false\n"
-        << "[logging]\n  level = \"warn\"\n";
-  }
-  ~Influxd() { stop(); }
-  Influxd(const Influxd&) = delete;
-  Influxd& operator=(const Influxd&) = delete;
-
-  void start() {
-    if (pid_ > 0) return;
-    std::vector<std::string> args{"/usr/bin/influxd", "-config", dir_ + "/influxdb.conf"};
-    auto argv = argv_of(args);
-    const std::string logfile = dir_ + "/influxd.log";
-    const int log_fd = open(logfile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGKILL);
-      dup2(null_fd, 0);
-      dup2(log_fd, 1);
-      dup2(log_fd, 2);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(log_fd);
-    close(null_fd);
-    const bool up = wait_until(
-        [&] {
-          auto r = http(http_port_, "GET", "/ping");
-          return r && r->status == 204;
-        },
-        30s);
-    if (!up) throw std::runtime_error("influxd did not answer /ping:\n" + log());
-  }
-  void stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 200; ++i) {  // up to 10 s for a clean shutdown, then SIGKILL
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    kill(pid_, SIGKILL);
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
-  [[nodiscard]] std::string log() const { return Background::slurp(dir_ + "/influxd.log"); }
-
-  json query(const std::string& q, const std::string& db = "") {
-    std::string body = "q=" + url_encode(q) + "&epoch=ms";
-    if (!db.empty()) body += "&db=" + url_encode(db);
-    auto r = http(http_port_, "POST", "/query", body);
-    if (!r) throw std::runtime_error("influxd query failed: " + q);
-    if (r->status != 200)
-      throw std::runtime_error("influxd query: HTTP " + std::to_string(r->status) + r->body);
-    return json::parse(r->body);
-  }
-
-  // SELECT * FROM kamstrup: time (Unix ms) → column → value.
-  std::map<std::int64_t, std::map<std::string, json>> points(const std::string& db) {
-    auto j = query("SELECT * FROM kamstrup", db);
-    std::map<std::int64_t, std::map<std::string, json>> out;
-    const auto& result = j.at("results").at(0);
-    if (!result.contains("series")) return out;
-    for (const auto& series : result.at("series")) {
-      const auto& cols = series.at("columns");
-      for (const auto& row : series.at("values")) {
-        std::map<std::string, json> point;
-        for (std::size_t i = 0; i < cols.size(); ++i) point[cols[i].get<std::string>()] = row[i];
-        out[point.at("time").get<std::int64_t>()] = std::move(point);
-      }
-    }
-    return out;
-  }
-
- private:
-  std::string dir_;
-  int http_port_;
-  int rpc_port_;
-  pid_t pid_ = -1;
-};
-
 TEST(Outage, InfluxdRestartLosesNothing) {
   TempDir dir;
-  Influxd influx(dir);
+  // influxd (Debian influxdb 1.x, tests/support/servers.hpp) with all state in a temp dir;
+  // start() after stop() is a restart on the same ports with the same data.
+  support::Influxd influx;
   influx.start();
   influx.query("CREATE DATABASE \"k\"");
   const std::string config =
@@ -557,7 +346,7 @@ TEST(Outage, InfluxdRestartLosesNothing) {
   Background daemon({kBin, "run", "--config", config}, dir / "daemon");
 
   auto all_stored = [&] {
-    auto pts = influx.points("k");
+    auto pts = influx.points_by_time("k");
     auto want = jsonl_times(polls);
     for (const auto& t : want) {
       if (pts.count(rfc3339_ms(t)) == 0) return false;
@@ -580,7 +369,7 @@ TEST(Outage, InfluxdRestartLosesNothing) {
   wait_until(all_stored, 10s);
 
   const auto reference = jsonl(polls);
-  const auto pts = influx.points("k");
+  const auto pts = influx.points_by_time("k");
   ASSERT_GE(reference.size(), before_outage + 3);
   for (const auto& line : reference) {
     const std::string t = line.at("time").get<std::string>();

@@ -169,3 +169,33 @@ TEST(Run, ConfigCheckPrintsTheEffectiveConfigWithSecretsMasked) {
 }
 
 }  // namespace
+
+namespace {
+
+// A MULTICAL 66-C (the built-in simulated one) under `protocol: auto`: the daemon finds /#n,
+// says so once, and stores values scaled by the meter's own program number (4-4-119: MWh).
+TEST(Run, AutoDetectsALegacyMeterAndStoresScaledValues) {
+  TempDir dir;
+  const std::string config = dir / "k.yaml";
+  std::ofstream(config) << "meters:\n  - name: old\n    port: sim:multical66c\n    interval: 2s\n"
+                        << "    timeout: 500ms\n    retries: 0\n"
+                        << "store:\n  path: " << (dir / "k.db") << "\nconsole:\n  format: json\n";
+  Background daemon({kBin, "run", "--config", config}, dir / "run");
+  for (int i = 0; i < 1600 && daemon.out().find("\"heat_energy\"") == std::string::npos; ++i)
+    std::this_thread::sleep_for(25ms);
+  EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
+  const std::string out = daemon.out();
+  const auto line_end = out.find('\n');
+  ASSERT_NE(line_end, std::string::npos) << daemon.err();
+  auto poll = nlohmann::json::parse(out.substr(0, line_end));
+  EXPECT_EQ(poll.at("meter"), "old");
+  EXPECT_EQ(poll.at("registers").at("heat_energy").at("unit"), "MWh") << out;
+  EXPECT_EQ(poll.at("registers").at("temp1").at("unit"), "°C") << out;
+  EXPECT_TRUE(poll.at("registers").at("peak_power").at("id").is_null()) << out;
+  const std::string err = daemon.err();
+  const auto said = err.find("speaks MULTICAL /#n (auto-detected)");
+  EXPECT_NE(said, std::string::npos) << err;
+  EXPECT_EQ(err.find("speaks MULTICAL /#n", said + 1), std::string::npos) << err;
+}
+
+}  // namespace

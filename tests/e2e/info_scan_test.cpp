@@ -151,7 +151,10 @@ TEST(InfoE2E, InfoAndScanOfASleepingMeterExit3WithADiagnosis) {
     SCOPED_TRACE(cmd);
     const std::size_t before = sim.rx().size();
     const RunResult r =
-        kamstrup({cmd, "--port", sim.port(), "--json", "--timeout", "0.5", "--retries", "0"});
+        cmd == "info"
+            ? kamstrup({cmd, "--port", sim.port(), "--protocol", "kmp", "--json", "--timeout",
+                        "0.5", "--retries", "0"})
+            : kamstrup({cmd, "--port", sim.port(), "--json", "--timeout", "0.5", "--retries", "0"});
     EXPECT_EQ(r.status, 3) << describe(r);
     EXPECT_NE(r.err.find(kEchoOnlyPhrase), std::string::npos) << r.err;
     const Json j = parse_json(r.out);

@@ -182,8 +182,8 @@ TEST(ReadE2E, RetriesAreSpacedByTheTimeoutPlusTheMetersRecoveryTime) {
   TempDir dir;
   Sim sim(dir, 5, {"--asleep"});
   ASSERT_TRUE(sim.started()) << sim.diag();
-  const RunResult r =
-      kamstrup({"read", "--port", sim.port(), "--timeout", "0.5", "--retries", "2"});
+  const RunResult r = kamstrup(
+      {"read", "--port", sim.port(), "--protocol", "kmp", "--timeout", "0.5", "--retries", "2"});
   EXPECT_EQ(r.status, 3) << describe(r);
   const auto rx = sim.rx();
   ASSERT_EQ(rx.size(), 3U) << sim.diag();
@@ -199,8 +199,8 @@ TEST(ReadE2E, RetriesAreSpacedByTheTimeoutPlusTheMetersRecoveryTime) {
 
 // `read --json` with one quick attempt that must fail with `failure` and its sentence.
 void expect_diagnosis(const std::string& port, const std::string& failure, const char* phrase) {
-  const RunResult r =
-      kamstrup({"read", "--port", port, "--json", "--timeout", "0.5", "--retries", "0"});
+  const RunResult r = kamstrup({"read", "--port", port, "--protocol", "kmp", "--json", "--timeout",
+                                "0.5", "--retries", "0"});
   ASSERT_EQ(r.status, 3) << describe(r);
   EXPECT_NE(r.err.find(phrase), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(port), std::string::npos) << "stderr names the port: " << r.err;

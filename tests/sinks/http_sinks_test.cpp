@@ -8,17 +8,8 @@
 // cpp-httplib server stands in: it records every request (method, path, raw target, query
 // parameters, headers, body) and returns canned answers modelled on the real servers' (204 for
 // /api/v2/write, {"status" : "OK", ...} for Domoticz, "ok" for emoncms' input/post).
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -33,6 +24,8 @@
 #include <thread>
 #include <vector>
 
+#include "../support/http_recorder.hpp"
+#include "../support/servers.hpp"
 #include "sinks/domoticz.hpp"
 #include "sinks/emoncms.hpp"
 #include "sinks/http_client.hpp"
@@ -50,53 +43,16 @@ using kamstrup::sinks::SinkError;
 using kamstrup::store::Poll;
 using kamstrup::store::Value;
 namespace http = kamstrup::sinks::http;
+using kamstrup::test::Recorded;
+using kamstrup::test::Recorder;
+using kamstrup::test::support::free_port;
+using kamstrup::test::support::Influxd;
+using kamstrup::test::support::slurp;
+using kamstrup::test::support::TempDir;
 
 namespace {
 
 // ---------------------------------------------------------------- helpers
-
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kamstrup-http-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] std::string operator/(const std::string& name) const {
-    return (path_ / name).string();
-  }
-
- private:
-  fs::path path_;
-};
-
-// A port nothing listens on right now (bound to 0, read back, released).
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
-    throw std::runtime_error("bind failed");
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void deliver(kamstrup::sinks::Sink& s, const std::vector<Poll>& polls) {
   s.deliver(std::span<const Poll>(polls.data(), polls.size()));
@@ -109,6 +65,26 @@ std::string what_of(kamstrup::sinks::Sink& s, const std::vector<Poll>& polls) {
     return e.what();
   }
   return "(no SinkError)";
+}
+
+// An InfluxDB 1.x output config: database `db` at `url`.
+InfluxConfig v1_config(const std::string& url, const std::string& db = "k") {
+  InfluxConfig c;
+  c.url = url;
+  c.database = db;
+  return c;
+}
+
+// "ok", "rejected" (SinkRejected: the fan-out skips the poll) or "retry" (any other SinkError).
+std::string outcome(kamstrup::sinks::Sink& s, const std::vector<Poll>& polls) {
+  try {
+    deliver(s, polls);
+  } catch (const kamstrup::sinks::SinkRejected&) {
+    return "rejected";
+  } catch (const SinkError&) {
+    return "retry";
+  }
+  return "ok";
 }
 
 // 2026-11-23T14:25:00.123Z
@@ -161,199 +137,6 @@ std::string basic(const std::string& user, const std::string& pass) {
   }
   return "Basic " + out;
 }
-
-// ---------------------------------------------------------------- recording HTTP server
-
-struct Recorded {
-  std::string method, path, target, body;
-  httplib::Headers headers;
-  httplib::Params params;
-  [[nodiscard]] std::string header(const std::string& k) const {
-    auto it = headers.find(k);
-    return it == headers.end() ? "(none)" : it->second;
-  }
-  [[nodiscard]] std::string param(const std::string& k) const {
-    auto it = params.find(k);
-    return it == params.end() ? "(none)" : it->second;
-  }
-};
-
-class Recorder {
- public:
-  using Answer = std::function<void(const httplib::Request&, httplib::Response&)>;
-
-  Recorder() {
-    auto handler = [this](const httplib::Request& req, httplib::Response& res) {
-      Answer a;
-      {
-        std::lock_guard lock(mu_);
-        requests_.push_back({req.method, req.path, req.target, req.body, req.headers, req.params});
-        a = answer_;
-      }
-      a(req, res);
-    };
-    svr_.Get(".*", handler);
-    svr_.Post(".*", handler);
-    port_ = svr_.bind_to_any_port("127.0.0.1");
-    if (port_ <= 0) throw std::runtime_error("recorder: cannot bind");
-    thread_ = std::thread([this] { svr_.listen_after_bind(); });
-    // Bounded wait for the accept loop, so stop() in the destructor cannot miss it.
-    for (int i = 0; i < 5000 && !svr_.is_running(); ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  ~Recorder() {
-    svr_.stop();
-    thread_.join();
-  }
-  Recorder(const Recorder&) = delete;
-  Recorder& operator=(const Recorder&) = delete;
-
-  void answer(int status, const std::string& body, const std::string& type = "application/json") {
-    set([status, body, type](const httplib::Request&, httplib::Response& res) {
-      res.status = status;
-      res.set_content(body, type.c_str());
-    });
-  }
-  void set(Answer a) {
-    std::lock_guard lock(mu_);
-    answer_ = std::move(a);
-  }
-  std::vector<Recorded> requests() {
-    std::lock_guard lock(mu_);
-    return requests_;
-  }
-  void clear() {
-    std::lock_guard lock(mu_);
-    requests_.clear();
-  }
-  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
-
- private:
-  httplib::Server svr_;
-  int port_ = -1;
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<Recorded> requests_;
-  Answer answer_ = [](const httplib::Request&, httplib::Response& res) { res.status = 204; };
-};
-
-// ---------------------------------------------------------------- a real influxd
-
-class Influxd {
- public:
-  Influxd() : http_port_(free_port()), rpc_port_(free_port()) {
-    config_ = dir_ / "influxdb.conf";
-    // Everything but the HTTP API off; all state in the temp dir; loopback only.
-    std::ofstream(config_) << "reporting-disabled = true\n"
-                           << "bind-address = \"127.0.0.1:" << rpc_port_ << "\"\n"
-                           << "[meta]\n  dir = \"" << dir_ / "meta"
-                           << "\"\n"
-                           << "[data]\n  dir = \"" << dir_ / "data"
-                           << "\"\n"
-                           << "  wal-dir = \"" << dir_ / "wal"
-                           << "\"\n"
-                           << "  query-log-enabled = false\n"
-                           << "[http]\n  enabled = true\n"
-                           << "  bind-address = \"127.0.0.1:" << http_port_ << "\"\n"
-                           << "  log-enabled = false\n"
-                           << "[monitor]\n  store-enabled = false\n"
-                           << "[continuous_queries]\n  enabled = false\n"
-                           << "[subscriber]\n  enabled = false\n"
-                           << "[logging]\n  level = \"warn\"\n";
-  }
-  ~Influxd() { stop(); }
-  Influxd(const Influxd&) = delete;
-  Influxd& operator=(const Influxd&) = delete;
-
-  void start() {
-    if (pid_ > 0) return;
-    std::string log = dir_ / "influxd.log";
-    pid_t pid = ::fork();
-    if (pid < 0) throw std::runtime_error("fork failed");
-    if (pid == 0) {
-      // Dies with the test process, whatever happens to it.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-      if (fd >= 0) {
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-      }
-      ::execl("/usr/bin/influxd", "influxd", "-config", config_.c_str(),
-              static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    pid_ = pid;
-    // Bounded wait for /ping → 204 (startup takes well under a second here).
-    httplib::Client cli("127.0.0.1", http_port_);
-    cli.set_connection_timeout(1, 0);
-    for (int i = 0; i < 600; ++i) {
-      auto res = cli.Get("/ping");
-      if (res && res->status == 204) return;
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        throw std::runtime_error("influxd exited during startup:\n" + slurp(log));
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    throw std::runtime_error("influxd did not answer /ping:\n" + slurp(log));
-  }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    for (int i = 0; i < 200; ++i) {  // up to 10 s for a clean shutdown, then SIGKILL
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ::kill(pid_, SIGKILL);
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
-  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(http_port_); }
-
-  nlohmann::json query(const std::string& q, const std::string& db = "") {
-    httplib::Client cli("127.0.0.1", http_port_);
-    httplib::Params params{{"q", q}, {"epoch", "ms"}};
-    if (!db.empty()) params.emplace("db", db);
-    auto res = cli.Post("/query", params);
-    if (!res) throw std::runtime_error("influxd query failed: " + q);
-    if (res->status != 200)
-      throw std::runtime_error("influxd query: HTTP " + std::to_string(res->status) + res->body);
-    return nlohmann::json::parse(res->body);
-  }
-
-  void create_database(const std::string& db) { query("CREATE DATABASE \"" + db + "\""); }
-
-  // SELECT * FROM kamstrup as rows of column → value.
-  std::vector<std::map<std::string, nlohmann::json>> points(const std::string& db) {
-    auto j = query("SELECT * FROM kamstrup", db);
-    std::vector<std::map<std::string, nlohmann::json>> out;
-    const auto& result = j.at("results").at(0);
-    if (!result.contains("series")) return out;
-    for (const auto& series : result.at("series")) {
-      const auto& cols = series.at("columns");
-      for (const auto& row : series.at("values")) {
-        std::map<std::string, nlohmann::json> m;
-        for (std::size_t i = 0; i < cols.size(); ++i) m[cols[i].get<std::string>()] = row[i];
-        out.push_back(std::move(m));
-      }
-    }
-    return out;
-  }
-
- private:
-  TempDir dir_;
-  int http_port_;
-  int rpc_port_;
-  std::string config_;
-  pid_t pid_ = -1;
-};
 
 }  // namespace
 
@@ -415,6 +198,76 @@ TEST(HttpClient, TimeoutIsAnHttpError) {
   });
   http::HttpClient c(std::chrono::milliseconds(200));
   EXPECT_THROW(c.request("GET", rec.url() + "/slow"), http::HttpError);
+}
+
+// https:// against a local TLS server (cpp-httplib's SSLServer) with certificates made by the
+// test (openssl). The client trusts the system CA store; OpenSSL reads that from SSL_CERT_FILE
+// when set, which points it at the test's CA here (set before this process's first https
+// request, as the client sets TLS up once).
+TEST(HttpClient, HttpsVerifiesTheCertificateAndTheHostName) {
+  TempDir dir;
+  const std::string d = dir / "";
+  std::ofstream(dir / "san.ext") << "subjectAltName=IP:127.0.0.1\n";
+  const std::string cmd =
+      "cd '" + d + "' && " +
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+      "-subj '/CN=kamstrup test CA' && "
+      "openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj '/CN=127.0.0.1' && "
+      "openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem "
+      "-days 2 -extfile san.ext && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.pem -days 2 "
+      "-subj '/CN=127.0.0.1' -addext subjectAltName=IP:127.0.0.1";
+  ASSERT_EQ(std::system(("(" + cmd + ") >'" + d + "openssl.log' 2>&1").c_str()), 0)
+      << slurp(dir / "openssl.log");
+  ::setenv("SSL_CERT_FILE", (dir / "ca.pem").c_str(), 1);
+
+  auto serve = [](httplib::SSLServer& svr, int& port, std::thread& t) {
+    svr.Post("/write", [](const httplib::Request& req, httplib::Response& res) {
+      res.status = 204;
+      res.set_header("X-Got", req.body);
+    });
+    port = svr.bind_to_any_port("127.0.0.1");
+    t = std::thread([&svr] { svr.listen_after_bind(); });
+    for (int i = 0; i < 5000 && !svr.is_running(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  };
+  httplib::SSLServer good((dir / "srv.pem").c_str(), (dir / "srv.key").c_str());
+  httplib::SSLServer untrusted((dir / "other.pem").c_str(), (dir / "other.key").c_str());
+  ASSERT_TRUE(good.is_valid());
+  ASSERT_TRUE(untrusted.is_valid());
+  int good_port = 0, untrusted_port = 0;
+  std::thread t1, t2;
+  serve(good, good_port, t1);
+  serve(untrusted, untrusted_port, t2);
+
+  http::HttpClient c;
+  auto r =
+      c.request("POST", "https://127.0.0.1:" + std::to_string(good_port) + "/write", {}, "line");
+  EXPECT_EQ(r.status, 204);
+  r = c.request("POST", "https://127.0.0.1:" + std::to_string(good_port) + "/write", {}, "again");
+  EXPECT_EQ(r.status, 204);  // the kept-alive TLS connection
+
+  // A certificate no trusted CA signed.
+  try {
+    c.request("GET", "https://127.0.0.1:" + std::to_string(untrusted_port) + "/write");
+    ADD_FAILURE() << "accepted an untrusted certificate";
+  } catch (const http::HttpError& e) {
+    EXPECT_NE(std::string(e.what()).find("TLS handshake"), std::string::npos) << e.what();
+  }
+  // The right CA, the wrong name: the certificate is for 127.0.0.1, not localhost.
+  try {
+    c.request("GET", "https://localhost:" + std::to_string(good_port) + "/write");
+    ADD_FAILURE() << "accepted a certificate for another host";
+  } catch (const http::HttpError& e) {
+    EXPECT_NE(std::string(e.what()).find("TLS handshake"), std::string::npos) << e.what();
+  }
+  // Plain HTTP to a TLS port is no answer either.
+  EXPECT_THROW(c.request("GET", "http://127.0.0.1:" + std::to_string(good_port) + "/write"),
+               http::HttpError);
+  good.stop();
+  untrusted.stop();
+  t1.join();
+  t2.join();
 }
 
 // ---------------------------------------------------------------- InfluxDB line protocol
@@ -603,6 +456,38 @@ TEST(InfluxV2, WritesBatchesWithTokenAuth) {
   EXPECT_EQ(reqs[2].body, line(kT1 + 4));
 }
 
+TEST(HttpClient, OnlyA4xxAboutTheDataRejectsIt) {
+  for (long st : {400L, 405L, 409L, 413L, 415L, 422L}) EXPECT_TRUE(http::rejects_data(st)) << st;
+  for (long st : {200L, 204L, 301L, 401L, 403L, 404L, 407L, 408L, 429L, 500L, 503L})
+    EXPECT_FALSE(http::rejects_data(st)) << st;
+}
+
+TEST(HttpSinks, RefusedDataIsRejectedAndEverythingElseRetried) {
+  Recorder rec;
+  InfluxSink influx(v1_config(rec.url()));
+  DomoticzConfig dc;
+  dc.url = rec.url();
+  dc.devices = {{"heat", {{"heat_energy", 7}}}};
+  DomoticzSink domoticz(dc);
+  EmoncmsConfig ec;
+  ec.url = rec.url();
+  ec.apikey = "k";
+  EmoncmsSink emoncms(ec);
+  for (kamstrup::sinks::Sink* s :
+       std::initializer_list<kamstrup::sinks::Sink*>{&influx, &domoticz, &emoncms}) {
+    SCOPED_TRACE(s->id());
+    rec.answer(400, R"({"error":"partial write: field type conflict"})");
+    EXPECT_EQ(outcome(*s, {heat_poll()}), "rejected");
+    EXPECT_NE(what_of(*s, {heat_poll()}).find("field type conflict"), std::string::npos);
+    rec.answer(422, "unprocessable", "text/plain");
+    EXPECT_EQ(outcome(*s, {heat_poll()}), "rejected");
+    for (int st : {401, 403, 404, 408, 429, 500, 503}) {
+      rec.answer(st, "nope", "text/plain");
+      EXPECT_EQ(outcome(*s, {heat_poll()}), "retry") << st;
+    }
+  }
+}
+
 TEST(InfluxV2, ErrorStatusesAreSinkErrorsWithTheBody) {
   Recorder rec;
   InfluxConfig c;
@@ -654,10 +539,7 @@ TEST(InfluxV1Recorded, BasicAuthAndPath) {
 
 TEST(InfluxV1Recorded, PollsWithoutFieldsSendNothing) {
   Recorder rec;
-  InfluxConfig c;
-  c.url = rec.url();
-  c.database = "k";
-  InfluxSink sink(c);
+  InfluxSink sink(v1_config(rec.url()));
   Poll empty = cool_poll();
   empty.values = {Value{1, "x", "", "", ""}};
   deliver(sink, {empty});

@@ -34,6 +34,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "../support/servers.hpp"
+
 namespace kamstrup::sinks {
 namespace {
 
@@ -48,36 +50,9 @@ constexpr auto kWait = 10s;  // generous limit for anything to arrive
 // ---------------------------------------------------------------------------------------------
 // Fixtures: temp dir, ports, broker process, TCP proxy, subscriber.
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "kamstrup-mqtt-XXXXXX").string();
-    if (mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp");
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-};
+using kamstrup::test::support::TempDir;
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    close(fd);
-    throw std::runtime_error("free_port");
-  }
-  close(fd);
-  return ntohs(a.sin_port);
-}
+using kamstrup::test::support::free_port;
 
 int connect_to(int port) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -108,73 +83,14 @@ std::string slurp(const fs::path& p) {
   return ss.str();
 }
 
-// A mosquitto broker on 127.0.0.1:port with its own config; stop() and start() again keep the
-// port (a restart).
-class Broker {
+// A mosquitto broker on a free 127.0.0.1 port with its own config, started; stop() and start()
+// again keep the port (a restart). tests/support/servers.hpp.
+class Broker : public kamstrup::test::support::Mosquitto {
  public:
-  explicit Broker(const fs::path& dir, std::string extra_conf = "", bool anonymous = true)
-      : dir_(dir), port_(free_port()) {
-    const passwd* pw = getpwuid(getuid());
-    std::ofstream conf(dir_ / "mosquitto.conf");
-    conf << "listener " << port_ << " 127.0.0.1\n"
-         << "allow_anonymous " << (anonymous ? "true" : "false") << "\n"
-         << "persistence false\n"
-         // As root, mosquitto would switch to the `mosquitto` user, which cannot read our files.
-         << "user " << (pw != nullptr ? pw->pw_name : "root") << "\n"
-         << "log_dest stderr\n"
-         << "log_type all\n"
-         << extra_conf;
-    conf.close();
+  explicit Broker(const fs::path& dir, const std::string& extra_conf = "", bool anonymous = true)
+      : Mosquitto(dir, 0, extra_conf, anonymous) {
     start();
   }
-  ~Broker() { stop(); }
-  Broker(const Broker&) = delete;
-  Broker& operator=(const Broker&) = delete;
-
-  [[nodiscard]] int port() const { return port_; }
-  [[nodiscard]] std::string log() const { return slurp(dir_ / "mosquitto.log"); }
-
-  void start() {
-    const std::string conf = (dir_ / "mosquitto.conf").string();
-    const std::string logfile = (dir_ / "mosquitto.log").string();
-    std::vector<std::string> args{"/usr/sbin/mosquitto", "-c", conf};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    const int log_fd = open(logfile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    const int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    pid_ = fork();
-    if (pid_ == 0) {
-      prctl(PR_SET_PDEATHSIG, SIGTERM);  // a crashed test takes its broker with it
-      dup2(null_fd, 0);
-      dup2(log_fd, 1);
-      dup2(log_fd, 2);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-    close(log_fd);
-    close(null_fd);
-    const bool up = wait_until([&] {
-      const int fd = connect_to(port_);
-      if (fd < 0) return false;
-      close(fd);
-      return true;
-    });
-    if (!up) throw std::runtime_error("mosquitto did not start:\n" + log());
-  }
-
-  void stop() {
-    if (pid_ <= 0) return;
-    kill(pid_, SIGTERM);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
- private:
-  fs::path dir_;
-  int port_;
-  pid_t pid_ = -1;
 };
 
 // Forwards 127.0.0.1:port() to the broker. cut() ends every forwarded connection abruptly (the
@@ -530,7 +446,7 @@ TEST(MqttConfigCheck, RejectsBadSettings) {
 // Against the broker.
 
 TEST_F(MqttSinkTest, PublishesRegisterTopicsAndOneStateObjectPerPoll) {
-  Broker broker(dir.path);
+  Broker broker(dir.path());
   Subscriber sub(broker.port());
   MqttSink sink(config_for(broker.port()));
   EXPECT_EQ(sink.id(), "mqtt");
@@ -578,7 +494,7 @@ TEST_F(MqttSinkTest, PublishesRegisterTopicsAndOneStateObjectPerPoll) {
 }
 
 TEST_F(MqttSinkTest, RetainOffAndQosZeroStillDeliver) {
-  Broker broker(dir.path);
+  Broker broker(dir.path());
   Subscriber sub(broker.port());
   MqttConfig c = config_for(broker.port());
   c.retain = false;
@@ -597,7 +513,7 @@ TEST_F(MqttSinkTest, RetainOffAndQosZeroStillDeliver) {
 }
 
 TEST_F(MqttSinkTest, AvailabilityOnlineOfflineAndCloseSaysOffline) {
-  Broker broker(dir.path);
+  Broker broker(dir.path());
   Subscriber sub(broker.port());
   auto sink = std::make_unique<MqttSink>(config_for(broker.port()));
   ASSERT_TRUE(sub.wait("kamstrup/status", "online"));
@@ -629,7 +545,7 @@ TEST_F(MqttSinkTest, AvailabilityOnlineOfflineAndCloseSaysOffline) {
 }
 
 TEST_F(MqttSinkTest, WillMarksStatusOfflineWhenTheConnectionDiesThenReconnects) {
-  Broker broker(dir.path);
+  Broker broker(dir.path());
   Proxy proxy(broker.port());
   Subscriber sub(broker.port());
   MqttSink sink(config_for(proxy.port()));
@@ -653,7 +569,7 @@ TEST_F(MqttSinkTest, WillMarksStatusOfflineWhenTheConnectionDiesThenReconnects) 
 }
 
 TEST_F(MqttSinkTest, WillIsRetainedOnTheBroker) {
-  Broker broker(dir.path);
+  Broker broker(dir.path());
   auto proxy = std::make_unique<Proxy>(broker.port());
   MqttConfig c = config_for(proxy->port());
   c.reconnect_min = 30s;  // stays away after the cut
@@ -675,7 +591,7 @@ TEST_F(MqttSinkTest, WillIsRetainedOnTheBroker) {
 }
 
 TEST_F(MqttSinkTest, DiscoveryWaitsForMeterInfoThenFollowsNewRegisters) {
-  Broker broker(dir.path);
+  Broker broker(dir.path());
   Subscriber sub(broker.port());
   MqttSink sink(config_for(broker.port()));
   store::Poll p = sample_poll();
@@ -762,7 +678,7 @@ TEST_F(MqttSinkTest, DiscoveryWaitsForMeterInfoThenFollowsNewRegisters) {
 }
 
 TEST_F(MqttSinkTest, DiscoveryWithoutSerialUsesTheMeterNameUntilTheSerialIsKnown) {
-  Broker broker(dir.path);
+  Broker broker(dir.path());
   Subscriber sub(broker.port());
   MqttSink sink(config_for(broker.port()));
   MeterInfo info = sample_info("flat 2", "");
@@ -791,7 +707,7 @@ TEST_F(MqttSinkTest, DiscoveryWithoutSerialUsesTheMeterNameUntilTheSerialIsKnown
 }
 
 TEST_F(MqttSinkTest, HomeAssistantOffPublishesNoDiscovery) {
-  Broker broker(dir.path);
+  Broker broker(dir.path());
   Subscriber sub(broker.port());
   MqttConfig c = config_for(broker.port());
   c.homeassistant = false;
@@ -806,7 +722,7 @@ TEST_F(MqttSinkTest, HomeAssistantOffPublishesNoDiscovery) {
 }
 
 TEST_F(MqttSinkTest, EnergyUnitKwhConvertsExactlyAndLeavesGigajoulesAlone) {
-  Broker broker(dir.path);
+  Broker broker(dir.path());
   Subscriber sub(broker.port());
   MqttConfig c = config_for(broker.port());
   c.energy_unit = "kWh";
@@ -860,7 +776,7 @@ TEST_F(MqttSinkTest, DeliverWithoutBrokerThrowsQuickly) {
 }
 
 TEST_F(MqttSinkTest, ReconnectsAfterBrokerRestartAndRetriedPollsAreNotLost) {
-  auto broker = std::make_unique<Broker>(dir.path);
+  auto broker = std::make_unique<Broker>(dir.path());
   const int port = broker->port();
   MqttSink sink(config_for(port));
   sink.meter_info(sample_info());
@@ -900,7 +816,7 @@ TEST_F(MqttSinkTest, ReconnectsAfterBrokerRestartAndRetriedPollsAreNotLost) {
 }
 
 TEST_F(MqttSinkTest, SilentBrokerTimesOutThenTheRetrySucceeds) {
-  Broker broker(dir.path);
+  Broker broker(dir.path());
   Proxy proxy(broker.port());
   Subscriber sub(broker.port());
   MqttConfig c = config_for(proxy.port());
@@ -931,10 +847,10 @@ class MqttTlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     pki_ = new TempDir();
-    const std::string d = pki_->path.string();
+    const std::string d = pki_->path().string();
     const std::string ec = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    std::ofstream(pki_->path / "ext.cnf") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
-    std::ofstream(pki_->path / "elsewhere.cnf") << "subjectAltName=DNS:elsewhere.example\n";
+    std::ofstream(pki_->path() / "ext.cnf") << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    std::ofstream(pki_->path() / "elsewhere.cnf") << "subjectAltName=DNS:elsewhere.example\n";
     const std::vector<std::string> cmds{
         "openssl req -x509" + ec + " -keyout " + d + "/ca.key -out " + d +
             "/ca.crt -days 2 -subj /CN=kamstrup-test-ca",
@@ -954,7 +870,7 @@ class MqttTlsTest : public ::testing::Test {
     for (const auto& cmd : cmds) {
       ASSERT_EQ(std::system((cmd + " >" + d + "/pki.log 2>&1").c_str()), 0)
           << cmd << "\n"
-          << slurp(pki_->path / "pki.log");
+          << slurp(pki_->path() / "pki.log");
     }
   }
   static void TearDownTestSuite() {
@@ -962,10 +878,10 @@ class MqttTlsTest : public ::testing::Test {
     pki_ = nullptr;
   }
 
-  static std::string pki(const std::string& name) { return (pki_->path / name).string(); }
+  static std::string pki(const std::string& name) { return (pki_->path() / name).string(); }
 
   std::unique_ptr<Broker> tls_broker(const std::string& server = "server") {
-    return std::make_unique<Broker>(dir.path,
+    return std::make_unique<Broker>(dir.path(),
                                     "cafile " + pki("ca.crt") + "\ncertfile " +
                                         pki(server + ".crt") + "\nkeyfile " + pki(server + ".key") +
                                         "\npassword_file " + pki("passwd") + "\n",

@@ -447,6 +447,74 @@ TEST(Store, SchemaIsVersionedAndInWalMode) {
   EXPECT_EQ(again.schema_version(), Store::kSchemaVersion);
 }
 
+TEST(Store, MeterInfoIsKeptReplacedAndReadBackAfterReopening) {
+  TempDir dir;
+  MeterInfo heat{"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp"};
+  MeterInfo cool{"cool", "", "0x0602", "B1", "", "kmp"};
+  {
+    Store s(dir / "k.db");
+    EXPECT_FALSE(s.meter_info("heat").has_value());
+    EXPECT_TRUE(s.meter_infos().empty());
+    s.set_meter_info(heat);
+    s.set_meter_info(cool);
+    ASSERT_TRUE(s.meter_info("heat").has_value());
+    EXPECT_EQ(*s.meter_info("heat"), heat);
+    heat.serial = "7000001";  // the head was moved to another meter under the same name
+    heat.sw_revision = "A3";
+    s.set_meter_info(heat);
+    EXPECT_EQ(*s.meter_info("heat"), heat);
+  }
+  Store again(dir / "k.db");
+  EXPECT_EQ(again.meter_infos(), (std::vector<MeterInfo>{cool, heat}));  // by name
+  Store ro(dir / "k.db", Store::Access::ReadOnly);
+  EXPECT_EQ(*ro.meter_info("heat"), heat);
+  EXPECT_THROW(ro.set_meter_info(heat), StoreError);
+}
+
+TEST(Store, AVersion1FileIsReadAsItIsAndMigratedByAWriter) {
+  TempDir dir;
+  std::int64_t seq = 0;
+  {
+    Store s(dir / "k.db");
+    auto p = make_poll("heat", 1000, 1);
+    seq = s.insert(p);
+    s.set_cursor("mqtt", seq);
+  }
+  {  // what a build of schema version 1 left behind
+    RawDb raw(dir / "k.db");
+    raw.exec("DROP TABLE meter_info");
+    raw.exec("PRAGMA user_version = 1");
+  }
+  {
+    Store ro(dir / "k.db", Store::Access::ReadOnly);  // `kamstrup history` before the upgrade ran
+    EXPECT_EQ(ro.schema_version(), 1);
+    EXPECT_EQ(ro.polls_after(0, 10).size(), 1U);
+    EXPECT_TRUE(ro.meter_infos().empty());
+  }
+  Store s(dir / "k.db");
+  EXPECT_EQ(s.schema_version(), 2);
+  EXPECT_EQ(s.cursor("mqtt"), seq);
+  EXPECT_EQ(s.polls_after(0, 10).size(), 1U);
+  s.set_meter_info({"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp"});
+  EXPECT_EQ(s.meter_info("heat")->serial, "6543210");
+  EXPECT_EQ(s.integrity_check(), "ok");
+}
+
+TEST(Store, CountAfterCountsWhatIsStillThereAfterRetention) {
+  TempDir dir;
+  Store s(dir / "k.db");
+  for (int i = 1; i <= 10; ++i) {
+    auto p = make_poll("heat", i * 1000, i);
+    s.insert(p);
+  }
+  EXPECT_EQ(s.count_after(0), 10);
+  EXPECT_EQ(s.count_after(3), 7);
+  EXPECT_EQ(s.delete_before(6000), 5U);  // seqs 1-5 go, among them undelivered 4 and 5
+  EXPECT_EQ(s.count_after(3), 5);
+  EXPECT_EQ(s.last_seq() - 3, 7);  // what the old backlog figure would have said
+  EXPECT_EQ(s.count_after(10), 0);
+}
+
 TEST(Store, RefusesAFileFromANewerVersion) {
   TempDir dir;
   { Store s(dir / "k.db"); }
