@@ -10,6 +10,7 @@
 #include <set>
 
 #include "cli/common.hpp"
+#include "cli/remember.hpp"
 #include "kmp/catalogue.hpp"
 #include "meter/detect.hpp"
 #include "meter/report.hpp"
@@ -267,6 +268,11 @@ void add_doctor_command(CLI::App& app) {
     if (protocol == meter::Protocol::Kmp && det.line.baud != 1200)
       std::cout << " --baud " << det.line.baud << " --stopbits " << det.line.stop_bits;
     std::cout << "\n";
+    if (!opts->line_set() &&
+        remember_protocol(opts->port, RememberedProtocol{protocol, det.line})) {
+      std::cout << "Remembered for this port: `kamstrup read --port " << opts->port << "` asks "
+                << meter::protocol_title(protocol) << " first from now on.\n";
+    }
   });
 }
 

@@ -1,10 +1,12 @@
 // `kamstrup read`, `kamstrup info`, `kamstrup scan`: the commands that talk to a meter.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
 #include "cli/common.hpp"
+#include "cli/remember.hpp"
 #include "kmp/catalogue.hpp"
 #include "legacy/standard.hpp"
 #include "meter/detect.hpp"
@@ -49,6 +51,7 @@ struct LegacyArgs {
   std::string scale;
   unsigned reply_baud = 1200;
   bool no_iec_ack = false;
+  bool redetect = false;  // ignore the protocol remembered for the port
 };
 
 // A legacy or IEC read: the session switches the line itself (300 7E2 out, 1200 back for /#n;
@@ -132,25 +135,59 @@ bool nothing_kmp_like(meter::Failure f) {
   return f == meter::Failure::Silent || f == meter::Failure::EchoOnly;
 }
 
-// Detection after KMP at the user's line got nothing back: the other KMP line, `/?!`, `/#1`.
-meter::Detection detect_rest(asio::io_context& io, transport::Port& port, const MeterOptions& opts,
-                             const LegacyArgs& args, std::vector<std::uint16_t> kmp_ids) {
-  std::cerr << "kamstrup: no KMP answer at " << opts.line().to_string()
-            << "; trying the other protocols (--protocol kmp skips this)\n";
+// The protocol this port answered in before, when it is worth asking first: not when the user
+// set line options (taken as meant) or asked for --redetect, and not for KMP at the user's line
+// (which is asked first anyway).
+std::optional<RememberedProtocol> worth_asking_first(const MeterOptions& opts,
+                                                     const LegacyArgs& args) {
+  if (opts.line_set() || args.redetect) return std::nullopt;
+  auto mem = recall_protocol(opts.port);
+  if (mem && mem->protocol == meter::Protocol::Kmp && mem->line == opts.line()) return std::nullopt;
+  return mem;
+}
+
+// Detection after KMP at the user's line got nothing back (the other KMP line, `/?!`, `/#1`),
+// or, with `first`, the whole detection starting with what answered on this port before.
+meter::Detection detect(asio::io_context& io, transport::Port& port, const MeterOptions& opts,
+                        const LegacyArgs& args, std::vector<std::uint16_t> kmp_ids,
+                        const std::optional<RememberedProtocol>& first) {
   meter::DetectOptions d;
   d.kmp = opts.session();
   d.kmp.retries = std::min(opts.retries, 1U);
   d.kmp_registers = std::move(kmp_ids);
   d.kmp_lines.clear();
-  // Line settings the user gave are taken as meant: no other KMP line is tried.
-  const bool line_given = opts.baud || opts.data_bits || opts.stop_bits || !opts.parity.empty();
-  for (const auto& l : meter::default_kmp_lines()) {
-    if (!line_given && !(l == opts.line())) d.kmp_lines.push_back(l);
+  if (first) {
+    d.first = first->protocol;
+    std::vector<transport::LineSettings> lines = {opts.line()};
+    if (first->protocol == meter::Protocol::Kmp) lines.insert(lines.begin(), first->line);
+    for (const auto& l : meter::default_kmp_lines()) lines.push_back(l);
+    for (const auto& l : lines) {
+      if (std::find(d.kmp_lines.begin(), d.kmp_lines.end(), l) == d.kmp_lines.end())
+        d.kmp_lines.push_back(l);
+    }
+    d.on_step = [&opts, title = std::string(meter::protocol_title(first->protocol)),
+                 said = false](const meter::ProbeStep& step) mutable {
+      if (said || step.answered()) return;
+      said = true;
+      std::cerr << "kamstrup: " << title << " answered on " << opts.port
+                << " before but not now; trying every protocol\n";
+    };
+  } else {
+    std::cerr << "kamstrup: no KMP answer at " << opts.line().to_string()
+              << "; trying the other protocols (--protocol kmp skips this)\n";
+    // Line settings the user gave are taken as meant: no other KMP line is tried.
+    for (const auto& l : meter::default_kmp_lines()) {
+      if (!opts.line_set() && !(l == opts.line())) d.kmp_lines.push_back(l);
+    }
   }
   d.legacy = legacy_options(opts, args);
   d.legacy.retries = std::min(opts.retries, 1U);
   io.restart();
-  return guard_port(opts, [&] { return run_sync(io, meter::detect_protocol(port, d)); });
+  auto det = guard_port(opts, [&] { return run_sync(io, meter::detect_protocol(port, d)); });
+  if (det.protocol && !opts.line_set()) {
+    remember_protocol(opts.port, RememberedProtocol{*det.protocol, det.line});
+  }
+  return det;
 }
 
 meter::Failure worse(meter::Failure a, meter::Failure b) {
@@ -177,7 +214,10 @@ meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
   asio::io_context io;
   auto port = run_sync(io, open_port(opts));
   meter::ReadResult first;
-  if (!ids.empty()) {
+  const auto mem = worth_asking_first(opts, args);
+  if (mem) {
+    first.failure = meter::Failure::Silent;  // the detection asks everything, KMP included
+  } else if (!ids.empty()) {
     meter::MeterSession session(*port, opts.session());
     io.restart();
     first = guard_port(opts, [&] { return run_sync(io, session.read_registers(ids)); });
@@ -189,7 +229,7 @@ meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
   } else {
     first.failure = meter::Failure::Silent;
   }
-  auto det = detect_rest(io, *port, opts, args, ids);
+  auto det = detect(io, *port, opts, args, ids, mem);
   if (!det.protocol) fail_no_answer(opts, worse(first.failure, det.worst_failure()));
   protocol = *det.protocol;
   for (auto& step : det.steps) {
@@ -218,12 +258,16 @@ void add_read_command(CLI::App& app) {
   cmd->add_option("--protocol", legacy_args->protocol,
                   "auto (default): KMP at the line settings (1200 8N2 unless set), and only when "
                   "nothing comes back, KMP at the other of 1200 8N2/9600 8N1, the IEC readout, "
-                  "then /#1 (the one that answers is used; `kamstrup doctor` shows each step); "
+                  "then /#1 (the one that answers is used and remembered for the port, so the "
+                  "next read asks it first; `kamstrup doctor` shows each step); "
                   "kmp: KMP frames only; legacy: MULTICAL "
                   "66/III/401/41 `/#1` (300 baud 7E2 out, 1200 back; the scale comes from the "
                   "meter's program number in `/#2`); iec: IEC 62056-21 mode A readout `/?!` at "
                   "300 baud (MULTICAL 66/401/III, Kamstrup 382)")
       ->check(CLI::IsMember({"auto", "kmp", "legacy", "iec"}));
+  cmd->add_flag("--redetect", legacy_args->redetect,
+                "auto: ignore the protocol remembered for this port (in " + protocol_memory_path() +
+                    ") and detect again");
   cmd->add_option("--scale", legacy_args->scale,
                   "legacy: the meter's scale instead of the one its program number implies (needed "
                   "when that number is not in the table), e.g. "
@@ -400,6 +444,8 @@ void add_info_command(CLI::App& app) {
   cmd->add_option("--protocol", legacy_args->protocol,
                   "auto (default; see `kamstrup read --help`), kmp, legacy or iec")
       ->check(CLI::IsMember({"auto", "kmp", "legacy", "iec"}));
+  cmd->add_flag("--redetect", legacy_args->redetect,
+                "auto: ignore the protocol remembered for this port and detect again");
   cmd->callback([opts, legacy_args] {
     asio::io_context io;
     auto port = run_sync(io, open_port(*opts));
@@ -412,16 +458,22 @@ void add_info_command(CLI::App& app) {
       print_legacy_info(io, *port, *opts, *legacy_args, *meter::parse_protocol(p));
       return;
     }
-    // KMP at the user's line first: a KMP meter costs no extra frame.
-    meter::MeterSession probe(*port, opts->session());
-    io.restart();
-    auto type = guard_port(*opts, [&] { return run_sync(io, probe.get_type()); });
-    if (type.type || !nothing_kmp_like(type.failure)) {
-      if (!type.type) fail_no_answer(*opts, type.failure);
-      print_kmp_info(io, *port, *opts, opts->line(), type);
-      return;
+    // KMP at the user's line first (a KMP meter costs no extra frame), unless another protocol
+    // answered on this port before.
+    const auto mem = worth_asking_first(*opts, *legacy_args);
+    meter::MeterSession::TypeResult type;
+    type.failure = meter::Failure::Silent;
+    if (!mem) {
+      meter::MeterSession probe(*port, opts->session());
+      io.restart();
+      type = guard_port(*opts, [&] { return run_sync(io, probe.get_type()); });
+      if (type.type || !nothing_kmp_like(type.failure)) {
+        if (!type.type) fail_no_answer(*opts, type.failure);
+        print_kmp_info(io, *port, *opts, opts->line(), type);
+        return;
+      }
     }
-    auto det = detect_rest(io, *port, *opts, *legacy_args, {});
+    auto det = detect(io, *port, *opts, *legacy_args, {}, mem);
     if (!det.protocol) fail_no_answer(*opts, worse(type.failure, det.worst_failure()));
     if (*det.protocol == meter::Protocol::Kmp) {
       print_kmp_info(io, *port, *opts, det.line);

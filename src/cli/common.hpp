@@ -32,6 +32,8 @@ struct MeterOptions {
   void add_to(CLI::App& cmd, bool with_json = true);
   // Line settings: 1200 8N2 unless overridden. Throws ExitCode(2) on a bad combination.
   [[nodiscard]] transport::LineSettings line() const;
+  // Whether any line option was given (then auto-detection keeps to that line).
+  [[nodiscard]] bool line_set() const { return baud || data_bits || stop_bits || !parity.empty(); }
   [[nodiscard]] meter::SessionOptions session() const;
 };
 

@@ -77,8 +77,11 @@ struct MeterRuntime {
   std::unique_ptr<meter::MeterSession> session;
   std::unique_ptr<meter::LegacySession> legacy;
   std::optional<meter::Protocol> protocol;  // configured, or found by detection and kept
-  bool backfill_due = true;                 // at start and after the meter was unreachable
-  bool logger_unsupported = false;          // said so once; no more logger reads this run
+  // What detection found in an earlier run (the store's meter info): asked first, so a restart
+  // does not keep a pre-KMP meter waiting through the silent KMP probes.
+  std::optional<meter::Protocol> remembered;
+  bool backfill_due = true;         // at start and after the meter was unreachable
+  bool logger_unsupported = false;  // said so once; no more logger reads this run
   std::optional<meter::LoggerDirectory> log_directory;  // the meter's LIDs, found once
   meter::SessionStats stats_base;  // stats of sessions on earlier port openings
   bool info_known = false;
@@ -230,6 +233,7 @@ class Runner {
     d.kmp.retries = std::min(m.cfg.retries, 1U);
     d.legacy = legacy_options(m.cfg);
     d.legacy.retries = std::min(m.cfg.retries, 1U);
+    d.first = m.remembered;
     // The configured line first (it is 9600 8N1 for sim:kamstrup382 and where the user set it).
     d.kmp_lines = {m.cfg.line};
     for (const auto& l : meter::default_kmp_lines()) {
@@ -245,9 +249,10 @@ class Runner {
       m.cfg.line = det.line;
       co_await m.port->set_line(det.line);
     }
-    spdlog::info("meter {}: speaks {}{} (auto-detected)", m.cfg.name,
-                 meter::protocol_title(*m.protocol),
-                 *m.protocol == meter::Protocol::Kmp ? " at " + det.line.to_string() : "");
+    const bool as_before = det.steps.size() == 1 && m.remembered == det.protocol;
+    spdlog::info("meter {}: speaks {}{} ({})", m.cfg.name, meter::protocol_title(*m.protocol),
+                 *m.protocol == meter::Protocol::Kmp ? " at " + det.line.to_string() : "",
+                 as_before ? "as in the last run" : "auto-detected");
     co_return true;
   }
 
@@ -501,6 +506,10 @@ int run(Config config, const RunOptions& options) {
                      m.port_spec);
       }
       m.protocol = meter::parse_protocol(mc.protocol);  // nullopt for auto
+      if (!m.protocol) {
+        if (auto known = st->meter_info(mc.name))
+          m.remembered = meter::parse_protocol(known->protocol);
+      }
       m.status.name = mc.name;
       m.status.port = mc.port;
       meters.push_back(std::move(m));

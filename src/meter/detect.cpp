@@ -94,6 +94,19 @@ asio::awaitable<ProbeStep> probe_legacy(transport::Port& port, const DetectOptio
   co_return step;
 }
 
+asio::awaitable<ProbeStep> probe_iec(transport::Port& port, const DetectOptions& o) {
+  return probe_legacy(
+      port, o, Protocol::Iec, "IEC readout /?! at 300 7E1",
+      [](LegacySession& s) -> asio::awaitable<ReadResult> { co_return co_await s.read_iec(); });
+}
+
+asio::awaitable<ProbeStep> probe_hash(transport::Port& port, const DetectOptions& o) {
+  return probe_legacy(port, o, Protocol::Legacy, "MULTICAL /#1 at 300/1200 7E2",
+                      [](LegacySession& s) -> asio::awaitable<ReadResult> {
+                        co_return co_await s.read_standard();
+                      });
+}
+
 }  // namespace
 
 std::vector<transport::LineSettings> default_kmp_lines() {
@@ -107,6 +120,26 @@ asio::awaitable<Detection> detect_protocol(transport::Port& port, const DetectOp
     d.steps.push_back(std::move(step));
     return d.steps.back();
   };
+  bool iec_asked = false;
+  bool iec_answered = false;
+  bool hash_asked = false;
+  bool hash_answered = false;
+
+  if (options.first == Protocol::Legacy) {
+    hash_asked = true;
+    hash_answered = record(co_await probe_hash(port, options)).answered();
+    if (hash_answered) {
+      d.protocol = Protocol::Legacy;
+      co_return d;
+    }
+  } else if (options.first == Protocol::Iec) {
+    iec_asked = true;
+    iec_answered = record(co_await probe_iec(port, options)).answered();
+    if (iec_answered) {
+      d.protocol = Protocol::Iec;
+      co_return d;
+    }
+  }
 
   for (const auto& line : options.kmp_lines) {
     const auto& step = record(co_await probe_kmp(port, options, line));
@@ -120,16 +153,9 @@ asio::awaitable<Detection> detect_protocol(transport::Port& port, const DetectOp
     if (step.failure == Failure::CrcErrors) co_return d;
   }
 
-  const auto& iec = record(co_await probe_legacy(
-      port, options, Protocol::Iec, "IEC readout /?! at 300 7E1",
-      [](LegacySession& s) -> asio::awaitable<ReadResult> { co_return co_await s.read_iec(); }));
-  const bool iec_answered = iec.answered();
-  const auto& hash =
-      record(co_await probe_legacy(port, options, Protocol::Legacy, "MULTICAL /#1 at 300/1200 7E2",
-                                   [](LegacySession& s) -> asio::awaitable<ReadResult> {
-                                     co_return co_await s.read_standard();
-                                   }));
-  if (hash.answered()) {
+  if (!iec_asked) iec_answered = record(co_await probe_iec(port, options)).answered();
+  if (!hash_asked) hash_answered = record(co_await probe_hash(port, options)).answered();
+  if (hash_answered) {
     d.protocol = Protocol::Legacy;
   } else if (iec_answered) {
     d.protocol = Protocol::Iec;

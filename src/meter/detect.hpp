@@ -62,11 +62,17 @@ struct DetectOptions {
   // KMP registers the first probe reads; an answering meter's readings come back in
   // ProbeStep::result, so a read through detection costs no extra frame. Empty: GetSerialNo.
   std::vector<std::uint16_t> kmp_registers;
+  // A protocol that answered on this port before (remembered by the caller): asked first, and
+  // when it answers nothing else is tried, so a pre-KMP meter is not kept waiting through the
+  // silent KMP probes again. When it does not answer, the usual order follows (without asking
+  // it twice). For KMP, put the remembered line first in kmp_lines.
+  std::optional<Protocol> first;
   std::function<void(const ProbeStep&)> on_step;  // progress (doctor prints each step)
 };
 
-// Tries KMP 1200 8N2, KMP 9600 8N1, IEC readout, `/#1`. Leaves the port at the line of the
-// protocol that answered (the legacy session switches lines itself). Port errors propagate.
+// Tries KMP 1200 8N2, KMP 9600 8N1, IEC readout, `/#1` (`first` before them). Leaves the port at
+// the line of the protocol that answered (the legacy session switches lines itself). Port errors
+// propagate.
 asio::awaitable<Detection> detect_protocol(transport::Port& port, const DetectOptions& options);
 
 }  // namespace kamstrup::meter

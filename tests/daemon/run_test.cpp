@@ -196,6 +196,16 @@ TEST(Run, AutoDetectsALegacyMeterAndStoresScaledValues) {
   const auto said = err.find("speaks MULTICAL /#n (auto-detected)");
   EXPECT_NE(said, std::string::npos) << err;
   EXPECT_EQ(err.find("speaks MULTICAL /#n", said + 1), std::string::npos) << err;
+
+  // Restarted on the same history: the protocol kept in the store's meter info is asked first
+  // and answers, so the one probe made is `/#1` (no silent KMP or IEC probes before it).
+  Background again({kBin, "run", "--config", config}, dir / "run2");
+  for (int i = 0; i < 1600 && again.out().find("\"heat_energy\"") == std::string::npos; ++i)
+    std::this_thread::sleep_for(25ms);
+  EXPECT_EQ(again.terminate_and_wait(), 0) << again.err();
+  EXPECT_NE(again.out().find("\"heat_energy\""), std::string::npos) << again.err();
+  EXPECT_NE(again.err().find("speaks MULTICAL /#n (as in the last run)"), std::string::npos)
+      << again.err();
 }
 
 }  // namespace

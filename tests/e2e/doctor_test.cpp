@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "e2e.hpp"
@@ -204,6 +206,144 @@ TEST(DetectE2E, ReadOfASleepingMeterTriesEveryProtocolThenDiagnosesTheEcho) {
   ASSERT_EQ(rx.size(), 2U) << sim.diag();
   EXPECT_EQ(rx[0].at("line"), "1200 8N2");
   EXPECT_EQ(rx[1].at("line"), "9600 8N1");
+}
+
+// What auto-detection found is remembered per port ($XDG_CACHE_HOME/kamstrup/protocols.json),
+// so the next read of a pre-KMP meter asks its protocol first instead of waiting through the
+// silent KMP probes and the IEC readout again.
+struct Memory {
+  explicit Memory(const TempDir& dir) : home(dir / "cache") {}
+  std::string home;
+  [[nodiscard]] std::vector<std::string> env() const { return {"XDG_CACHE_HOME=" + home}; }
+  [[nodiscard]] std::string file() const { return home + "/kamstrup/protocols.json"; }
+  [[nodiscard]] Json entries() const {
+    const std::string text = test::Background::slurp(file());
+    return text.empty() ? Json::object() : parse_json(text);
+  }
+  void write(const Json& j) const {
+    std::filesystem::create_directories(home + "/kamstrup");
+    std::ofstream(file()) << j.dump();
+  }
+};
+
+// The requests a legacy simulator heard ("/#1", "/?!", ...), from entry `from` of its log on.
+std::vector<std::string> legacy_requests(const Sim& sim, std::size_t from = 0) {
+  std::vector<std::string> out;
+  const auto rx = sim.rx();
+  for (std::size_t i = from; i < rx.size(); ++i) out.push_back(rx[i].value("request", "?"));
+  return out;
+}
+
+const std::vector<std::string> kRead = {"--json", "--timeout", "0.5", "--retries", "0"};
+
+std::vector<std::string> read_args(const std::string& port, std::vector<std::string> extra = {}) {
+  std::vector<std::string> a = {"read", "--port", port};
+  a.insert(a.end(), kRead.begin(), kRead.end());
+  a.insert(a.end(), extra.begin(), extra.end());
+  return a;
+}
+
+TEST(DetectMemoryE2E, TheSecondReadOfALegacyMeterAsksOnlyItsOwnProtocol) {
+  TempDir dir;
+  const Memory mem(dir);
+  Sim sim(dir, 51, {"--profile", "multical66c"});
+  ASSERT_TRUE(sim.started()) << sim.diag();
+
+  const RunResult first = kamstrup(read_args(sim.port()), "", mem.env());
+  ASSERT_EQ(first.status, 0) << describe(first);
+  EXPECT_EQ(parse_json(first.out).value("protocol", ""), "legacy") << first.out;
+  EXPECT_TRUE(has(first.err, "trying the other protocols")) << first.err;
+  const auto heard_first = legacy_requests(sim);
+  EXPECT_NE(std::find(heard_first.begin(), heard_first.end(), "/?!"), heard_first.end())
+      << sim.diag();
+  const Json entries = mem.entries();
+  ASSERT_TRUE(entries.contains(sim.port())) << entries.dump();
+  EXPECT_EQ(entries[sim.port()].value("protocol", ""), "legacy") << entries.dump();
+
+  const RunResult second = kamstrup(read_args(sim.port()), "", mem.env());
+  ASSERT_EQ(second.status, 0) << describe(second);
+  const Json j = parse_json(second.out);
+  EXPECT_EQ(j.value("protocol", ""), "legacy") << second.out;
+  EXPECT_EQ(j.value("registers", Json::array()).size(),
+            parse_json(first.out).value("registers", Json::array()).size());
+  EXPECT_EQ(second.err, "");
+  // Only `/#n` requests this time (the program number, then the values): no KMP frame, no IEC.
+  const auto heard_second = legacy_requests(sim, heard_first.size());
+  ASSERT_FALSE(heard_second.empty()) << sim.diag();
+  for (const auto& request : heard_second) {
+    EXPECT_EQ(request.rfind("/#", 0), 0U) << request << "\n" << sim.diag();
+  }
+}
+
+TEST(DetectMemoryE2E, AMemoryThatNoLongerAnswersFallsBackAndIsReplaced) {
+  TempDir dir;
+  const Memory mem(dir);
+  Sim sim(dir, 52, {});  // a KMP MULTICAL 403 where a MULTICAL 66-C was remembered
+  ASSERT_TRUE(sim.started()) << sim.diag();
+  mem.write({{sim.port(), {{"protocol", "legacy"}, {"found", "2026-01-01T00:00:00Z"}}},
+             {"/dev/ttyUSB7", {{"protocol", "iec"}}}});
+
+  const RunResult r = kamstrup(read_args(sim.port()), "", mem.env());
+  ASSERT_EQ(r.status, 0) << describe(r);
+  EXPECT_EQ(parse_json(r.out).value("protocol", ""), "kmp") << r.out;
+  EXPECT_TRUE(has(r.err, "MULTICAL /#n answered on " + sim.port() + " before but not now"))
+      << r.err;
+  // The `/#1` went unanswered, then the KMP probe (one frame, the read itself) got the values.
+  EXPECT_EQ(sim.rx().size(), 1U) << sim.diag();
+  // KMP at 1200 8N2 is what is tried first anyway: the port's entry goes, the other stays.
+  const Json entries = mem.entries();
+  EXPECT_FALSE(entries.contains(sim.port())) << entries.dump();
+  EXPECT_TRUE(entries.contains("/dev/ttyUSB7")) << entries.dump();
+
+  // --redetect ignores a memory altogether: the read is the KMP probe, nothing is said.
+  mem.write({{sim.port(), {{"protocol", "legacy"}}}});
+  const std::size_t before = sim.rx().size();
+  const RunResult again = kamstrup(read_args(sim.port(), {"--redetect"}), "", mem.env());
+  ASSERT_EQ(again.status, 0) << describe(again);
+  EXPECT_EQ(again.err, "");
+  EXPECT_EQ(sim.rx().size(), before + 1) << sim.diag();
+}
+
+TEST(DetectMemoryE2E, AnElectricityMeterIsRememberedWithItsLine) {
+  TempDir dir;
+  const Memory mem(dir);
+  Sim sim(dir, 53, {"--profile", "kamstrup382"});
+  ASSERT_TRUE(sim.started()) << sim.diag();
+  const RunResult first = kamstrup(read_args(sim.port(), {"hour_counter"}), "", mem.env());
+  ASSERT_EQ(first.status, 0) << describe(first);
+  const Json entries = mem.entries();
+  ASSERT_TRUE(entries.contains(sim.port())) << entries.dump();
+  EXPECT_EQ(entries[sim.port()].value("protocol", ""), "kmp");
+  EXPECT_EQ(entries[sim.port()].value("baud", 0), 9600) << entries.dump();
+  EXPECT_EQ(entries[sim.port()].value("format", ""), "8N1") << entries.dump();
+
+  const std::size_t before = sim.rx().size();
+  const RunResult second = kamstrup(read_args(sim.port(), {"hour_counter"}), "", mem.env());
+  ASSERT_EQ(second.status, 0) << describe(second);
+  EXPECT_EQ(second.err, "");
+  // One frame, straight at 9600 8N1.
+  const auto rx = sim.rx();
+  ASSERT_EQ(rx.size(), before + 1) << sim.diag();
+  EXPECT_EQ(rx.back().at("line"), "9600 8N1");
+}
+
+TEST(DetectMemoryE2E, DoctorRemembersWhatItFoundForTheNextRead) {
+  TempDir dir;
+  const Memory mem(dir);
+  Sim sim(dir, 54, {"--profile", "multical401"});
+  ASSERT_TRUE(sim.started()) << sim.diag();
+  const RunResult doc = kamstrup(doctor_args(sim.port(), {"--requests", "1"}), "", mem.env());
+  ASSERT_EQ(doc.status, 0) << describe(doc);
+  EXPECT_TRUE(has(doc.out, "Remembered for this port")) << doc.out;
+  const std::size_t before = legacy_requests(sim).size();
+  const RunResult info =
+      kamstrup({"info", "--port", sim.port(), "--json", "--timeout", "0.5", "--retries", "0"}, "",
+               mem.env());
+  ASSERT_EQ(info.status, 0) << describe(info);
+  EXPECT_EQ(parse_json(info.out).value("protocol", ""), "legacy") << info.out;
+  for (const auto& request : legacy_requests(sim, before)) {
+    EXPECT_EQ(request.rfind("/#", 0), 0U) << request << "\n" << sim.diag();
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <termios.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <ctime>
@@ -81,7 +82,15 @@ inline RunResult kamstrup(const std::vector<std::string>& args, const std::strin
                           const std::vector<std::string>& env = {}) {
   std::vector<std::string> argv = {binary()};
   argv.insert(argv.end(), args.begin(), args.end());
-  RunResult r = test::run(argv, input, std::chrono::seconds(120), env);
+  // The reader remembers detected protocols per port in $XDG_CACHE_HOME; pty names are reused
+  // between tests, so a test gets that memory only when it asks for it (a directory under
+  // /dev/null cannot be created: nothing is remembered).
+  std::vector<std::string> full_env = env;
+  if (std::none_of(env.begin(), env.end(),
+                   [](const std::string& e) { return e.rfind("XDG_CACHE_HOME=", 0) == 0; })) {
+    full_env.emplace_back("XDG_CACHE_HOME=/dev/null/kamstrup-tests");
+  }
+  RunResult r = test::run(argv, input, std::chrono::seconds(120), full_env);
   expect_clean(r, joined(args));
   return r;
 }

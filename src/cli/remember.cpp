@@ -1,0 +1,102 @@
+#include "cli/remember.hpp"
+
+#include <unistd.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
+#include "meter/report.hpp"
+
+namespace kamstrup::cli {
+
+namespace fs = std::filesystem;
+
+std::string protocol_memory_path() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg != nullptr && *xdg == '/') return std::string(xdg) + "/kamstrup/protocols.json";
+  const char* home = std::getenv("HOME");
+  if (home != nullptr && *home != '\0')
+    return std::string(home) + "/.cache/kamstrup/protocols.json";
+  return "";
+}
+
+namespace {
+
+nlohmann::json load(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() ? j : nlohmann::json::object();
+}
+
+// Written whole to a temporary file and renamed, so a reader never sees half a file.
+bool save(const std::string& path, const nlohmann::json& j) {
+  std::error_code ec;
+  fs::create_directories(fs::path(path).parent_path(), ec);
+  if (ec) return false;
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    if (!out) return false;
+    out << j.dump(2) << "\n";
+    if (!out.flush()) {
+      fs::remove(tmp, ec);
+      return false;
+    }
+  }
+  fs::rename(tmp, path, ec);
+  if (!ec) return true;
+  fs::remove(tmp, ec);
+  return false;
+}
+
+}  // namespace
+
+std::optional<RememberedProtocol> recall_protocol(const std::string& port) {
+  const std::string path = protocol_memory_path();
+  if (path.empty()) return std::nullopt;
+  try {
+    const auto j = load(path);
+    auto it = j.find(port);
+    if (it == j.end() || !it->is_object()) return std::nullopt;
+    auto protocol = meter::parse_protocol(it->value("protocol", ""));
+    if (!protocol) return std::nullopt;
+    RememberedProtocol r;
+    r.protocol = *protocol;
+    if (r.protocol == meter::Protocol::Kmp) {
+      auto line = transport::parse_frame_format(it->value("baud", 0U), it->value("format", ""));
+      if (!line) return std::nullopt;
+      r.line = *line;
+    }
+    return r;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;  // an entry edited into another shape is no memory
+  }
+}
+
+bool remember_protocol(const std::string& port, const RememberedProtocol& found) {
+  const std::string path = protocol_memory_path();
+  if (path.empty()) return false;
+  auto j = load(path);
+  const bool ordinary =
+      found.protocol == meter::Protocol::Kmp && found.line == transport::LineSettings{};
+  if (ordinary) {
+    if (!j.contains(port)) return false;
+    j.erase(port);
+  } else {
+    nlohmann::json entry = {{"protocol", meter::protocol_name(found.protocol)},
+                            {"found", meter::utc_now_rfc3339()}};
+    if (found.protocol == meter::Protocol::Kmp) {
+      const std::string text = found.line.to_string();  // "9600 8N1"
+      entry["baud"] = found.line.baud;
+      entry["format"] = text.substr(text.find(' ') + 1);
+    }
+    j[port] = entry;
+  }
+  return save(path, j) && !ordinary;
+}
+
+}  // namespace kamstrup::cli
