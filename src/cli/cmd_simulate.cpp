@@ -173,7 +173,9 @@ void add_simulate_command(CLI::App& app) {
       ->type_name("P")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--corrupt", args->corrupt,
-                  "Probability (0..1) of corrupting a reply so that its CRC check fails")
+                  "Probability (0..1) of corrupting a reply: KMP so that its CRC check fails; "
+                  "/#n and IEC with one digit replaced by NUL (a character whose parity check "
+                  "failed, as the reader's serial driver delivers it)")
       ->type_name("P")
       ->check(CLI::Range(0.0, 1.0));
   cmd->add_flag("--noise", args->noise,

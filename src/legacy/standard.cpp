@@ -92,7 +92,11 @@ RequestScanner::Event RequestScanner::feed(std::uint8_t byte) {
 
 LineReceiver::Event LineReceiver::feed(std::uint8_t byte) {
   const auto c = static_cast<char>(byte & 0x7FU);
-  if (c == '\n' || c == '\0') return Event::None;
+  if (c == '\n') return Event::None;
+  // NUL is what a serial driver delivers for a character that failed its parity check. It is
+  // kept, also at the start of a line, so the line fails validation rather than losing a digit
+  // (a lost digit in an 8-digit field would still leave a legal 7-digit one); noise costs a
+  // retry, never a wrong value.
   if (c == '\r') {
     if (overlong_) {
       overlong_ = false;

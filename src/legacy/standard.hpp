@@ -69,9 +69,10 @@ class RequestScanner {
 
 // ---- the reply line receiver ---------------------------------------------------------------
 
-// Collects one CR-terminated line. LF and NUL are ignored, bit 7 is stripped (a 7-bit line read
-// as 8 bits delivers the parity bit), and a line longer than the cap is reported once as
-// Overlong and dropped up to its CR.
+// Collects one CR-terminated line. LF is ignored; NUL (a character whose parity check failed)
+// is kept, so the line fails validation instead of silently losing a digit. Bit 7 is
+// stripped (a 7-bit line read as 8 bits delivers the parity bit), and a line longer than the
+// cap is reported once as Overlong and dropped up to its CR.
 class LineReceiver {
  public:
   static constexpr std::size_t kMaxLine = 256;

@@ -110,6 +110,7 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
       if (event == legacy::LineReceiver::Event::Overlong) {
         bad = true;
         ++stats_.bad_frames;
+        ++reply.bad_lines;
         return;
       }
       if (event != legacy::LineReceiver::Event::Line) return;
@@ -124,6 +125,7 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
       if (!digits_and_spaces(line)) {
         bad = true;
         ++stats_.bad_frames;
+        ++reply.bad_lines;
         return;
       }
       reply.lines.push_back(std::move(line));
@@ -203,22 +205,26 @@ asio::awaitable<LegacyReply> LegacySession::exchange(const std::string& request,
       co_return reply;
     }
     if (reply.answered()) {
-      ++stats_.bad_frames;
+      if (reply.bad_lines == 0) ++stats_.bad_frames;  // the lines were counted as they came
       reply.failure = Failure::Garbage;
     }
     ++stats_.timeouts;
     had_failure_ = true;
     worst = std::max(worst, reply.failure);
   }
-  co_return LegacyReply{{}, worst};
+  LegacyReply failed;
+  failed.failure = worst;
+  co_return failed;
 }
 
 asio::awaitable<LegacyReply> LegacySession::request(std::string_view code) {
   auto bytes = legacy::request_bytes(code);
   if (!bytes) throw std::invalid_argument("not a legacy request code: " + std::string(code));
   const std::string request = bytes.value();
+  // A multi-line reply (a logger) with a line that failed is asked for again whole: a record
+  // must not go missing silently.
   co_return co_await exchange(request, reply_lines(request.back()),
-                              [](const LegacyReply&) { return true; });
+                              [](const LegacyReply& r) { return r.bad_lines == 0; });
 }
 
 asio::awaitable<ReadResult> LegacySession::read_standard() {

@@ -48,6 +48,7 @@ struct LegacyOptions {
 // The raw answer to one `/#n` request.
 struct LegacyReply {
   std::vector<std::string> lines;  // without CR; our own echoed request removed
+  std::size_t bad_lines = 0;       // lines that failed validation (not in `lines`)
   Failure failure = Failure::None;
   [[nodiscard]] bool answered() const { return failure == Failure::None; }
 };

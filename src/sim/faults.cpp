@@ -1,5 +1,7 @@
 #include "sim/faults.hpp"
 
+#include <algorithm>
+
 #include "kmp/crc.hpp"
 #include "kmp/frame.hpp"
 
@@ -46,6 +48,17 @@ std::vector<std::uint8_t> noise_bytes(std::mt19937_64& rng) {
     } while (b == kmp::kStartFromMeter || b == kmp::kStartToMeter || b == kmp::kAck);
   }
   return out;
+}
+
+bool parity_error(std::string& text, std::size_t from, std::size_t to, std::mt19937_64& rng) {
+  std::vector<std::size_t> digits;
+  for (std::size_t i = from; i < std::min(to, text.size()); ++i) {
+    if (text[i] >= '0' && text[i] <= '9') digits.push_back(i);
+  }
+  if (digits.empty()) return false;
+  std::uniform_int_distribution<std::size_t> pick(0, digits.size() - 1);
+  text[digits[pick(rng)]] = '\0';
+  return true;
 }
 
 }  // namespace kamstrup::sim

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <random>
 #include <span>
+#include <string>
 #include <vector>
 
 namespace kamstrup::sim {
@@ -19,5 +20,10 @@ std::vector<std::uint8_t> corrupt_reply(std::span<const std::uint8_t> reply, std
 // and random bytes, never 0x40 or 0x80 (frame starts) nor 0x06 (ACK), so a receiver that
 // waits for 0x40 is not misled.
 std::vector<std::uint8_t> noise_bytes(std::mt19937_64& rng);
+
+// A 7E line's corruption as the reader's serial driver delivers it with parity checking on: one
+// digit in text[from, to) replaced by NUL (a single flipped bit fails the character's parity).
+// Returns false, changing nothing, when that range holds no digit.
+bool parity_error(std::string& text, std::size_t from, std::size_t to, std::mt19937_64& rng);
 
 }  // namespace kamstrup::sim

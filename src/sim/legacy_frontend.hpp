@@ -8,7 +8,9 @@
 //    The reply starts `turnaround` after the switch was seen and is paced at reply_line.
 //  - `/?!`: at 300 baud (baud checked); identification line, then (after ACK "000" CR LF when
 //    iec_ack is set) STX data ETX BCC, all paced at 300 7E1.
-//  - Faults: --asleep, --drop and --echo apply as for KMP; --corrupt and --noise are KMP only.
+//  - Faults: --asleep, --drop and --echo apply as for KMP; --corrupt replaces one digit of the
+//    reply (of the data block, for IEC) by NUL, which is how a reader's serial driver delivers a
+//    character that failed its parity check; --noise is KMP only.
 //    Over TCP there is no line to check: replies follow `turnaround` after the request.
 //  - Log lines (JSON, like the KMP ones): rx {"dir": "rx", "request": "/#1" | "/?!" | "ACK",
 //    "hex", "bytes", "line", "valid"}, tx {"dir": "tx", "request", "hex", "text", "bytes",

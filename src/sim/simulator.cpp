@@ -419,7 +419,13 @@ void Meter::legacy_iec_data(Steady::time_point after, WallClock::time_point wall
   auto reply = legacy_->iec_data(model_, wall_start);
   std::string out = tx.contains("identification") ? tx["identification"].get<std::string>() : "";
   tx.erase("identification");
+  const std::size_t data_from = out.size();
   out += reply.bytes;
+  // Only the data block: the BCC covers it, the identification line has no check at all.
+  if (opts_.corrupt > 0 && std::bernoulli_distribution(opts_.corrupt)(rng_) &&
+      parity_error(out, data_from, out.size() - 1, rng_)) {
+    tx["fault"] = "corrupt";
+  }
   tx["t"] = seconds(wall_start);
   tx["mono"] = seconds(start);
   tx["text"] = out;
@@ -469,6 +475,10 @@ asio::awaitable<void> Meter::legacy_standard(char code, unsigned generation, Jso
     co_return;
   }
   const Steady::duration ct = paced(reply_line);
+  if (opts_.corrupt > 0 && std::bernoulli_distribution(opts_.corrupt)(rng_) &&
+      parity_error(reply->bytes, 0, reply->bytes.size(), rng_)) {
+    tx["fault"] = "corrupt";
+  }
   tx["text"] = reply->bytes;
   tx["line"] = reply_line.to_string();
   for (const auto& [name, value] : reply->values) tx["values"][name] = value;

@@ -86,7 +86,10 @@ std::string open_error(const std::string& label, int err) {
 }  // namespace
 
 // Raw 8-bit line, no flow control of any kind: the optical head has no handshake lines and
-// XON/XOFF bytes occur in KMP frames.
+// XON/XOFF bytes occur in KMP frames. On a line with parity (the 7E lines of the MULTICAL /#n
+// and IEC protocols) the driver checks it and hands over a character that failed as NUL
+// (INPCK without IGNPAR/PARMRK): `/#n` replies carry no checksum, so the parity bit is the only
+// thing that tells a flipped bit from a digit, and a NUL makes the line fail validation.
 void configure_termios(termios& t, const std::string& label, const LineSettings& s) {
   auto speed = speed_for(s.baud);
   if (!speed) {
@@ -94,7 +97,8 @@ void configure_termios(termios& t, const std::string& label, const LineSettings&
                     " (use 300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600 or 115200)");
   }
   ::cfmakeraw(&t);
-  t.c_iflag &= ~flag(IXON | IXOFF | IXANY | INPCK);
+  t.c_iflag &= ~flag(IXON | IXOFF | IXANY | INPCK | IGNPAR | PARMRK);
+  if (s.parity != Parity::None) t.c_iflag |= flag(INPCK);
   t.c_cflag &= ~flag(CSIZE | PARENB | PARODD | CSTOPB | CRTSCTS);
   t.c_cflag |= flag(CLOCAL | CREAD) | size_flag(s.data_bits);
   if (s.parity != Parity::None) t.c_cflag |= flag(PARENB);

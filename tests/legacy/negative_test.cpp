@@ -98,6 +98,22 @@ TEST(LegacyNegative, LineReceiverIsBoundedAndStripsParity) {
   }
   EXPECT_EQ(next.back(), LineReceiver::Event::Line);
   EXPECT_EQ(rx.line(), "0001 0002");
+  // NUL, a character whose parity check failed, stays in the line (anywhere in it), so the line
+  // fails validation instead of losing a digit: "12345678" with its first digit lost would be a
+  // legal 7-digit field.
+  std::string lost_first = "12345678 0000001\r";
+  lost_first[0] = '\0';
+  std::string lost_inside = lost_first;
+  lost_inside[0] = '1';
+  lost_inside[4] = '\0';
+  for (const std::string& wire : {lost_first, lost_inside}) {
+    LineReceiver r;
+    LineReceiver::Event last = LineReceiver::Event::None;
+    for (char c : wire) last = r.feed(static_cast<std::uint8_t>(c));
+    ASSERT_EQ(last, LineReceiver::Event::Line);
+    EXPECT_EQ(r.line().size(), 16U);
+    EXPECT_EQ(split_fields(r.line(), 2, 7).error(), Error::BadDigit);
+  }
 }
 
 std::string iec1() {

@@ -188,4 +188,87 @@ TEST(LegacySession, UnknownProgramNumberGivesNoValueButAnExplanation) {
   EXPECT_FALSE(session.scale());
 }
 
+// `/#n` replies carry no checksum: the parity bit of each 7E character is all there is. With
+// parity checking on, the reader's driver delivers a failed character as NUL, which the
+// simulator's --corrupt reproduces (ptys carry no parity). Such a reply never becomes a value:
+// every read either fails (exactly when its reply was corrupted) or equals what the meter sent.
+// The MULTICAL 401 profile sends 8-digit fields: a NUL dropped by the receiver would leave a
+// legal 7-digit field with a wrong value, so this also guards the receiver keeping NULs.
+TEST(LegacySession, ParityErrorsNeverBecomeValues) {
+  sim::SimOptions o = options("multical401", "legacy-parity.log");
+  o.corrupt = 0.5;
+  RunningSim sim(std::move(o));
+  Reader reader(sim.sim().port(0));
+  meter::LegacyOptions lo;
+  lo.retries = 0;  // one /#1 per read (the scale is given), so reads and replies pair up
+  lo.reply_timeout = std::chrono::milliseconds(1500);
+  lo.inter_byte_timeout = std::chrono::milliseconds(300);
+  lo.retry_interval = std::chrono::milliseconds(300);
+  lo.scale = legacy::scale_for(legacy::parse_program_number("0042119").value()).value();
+  meter::LegacySession session(*reader.p, lo);
+  std::vector<meter::ReadResult> results;
+  for (int i = 0; i < 10; ++i) results.push_back(run(reader.io, session.read_standard()));
+  const auto tx = log_lines(temp_path("legacy-parity.log"), "tx");
+  ASSERT_EQ(tx.size(), results.size());
+  std::size_t corrupted = 0;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    SCOPED_TRACE(i);
+    const bool bad = tx[i].at("fault") == "corrupt";
+    if (bad) {
+      ++corrupted;
+      EXPECT_NE(tx[i].at("text").get<std::string>().find('\0'), std::string::npos);
+      EXPECT_EQ(results[i].failure, meter::Failure::Garbage);
+      for (const auto& rd : results[i].readings) EXPECT_FALSE(rd.value) << rd.name;
+    } else {
+      ASSERT_TRUE(results[i].answered());
+      for (const auto& rd : results[i].readings) {
+        EXPECT_EQ(tx[i].at("values").at(rd.name), rd.value->number->to_string()) << rd.name;
+      }
+    }
+  }
+  // Seed 11 corrupts some replies and not others (else this test would prove little).
+  EXPECT_GT(corrupted, 0U);
+  EXPECT_LT(corrupted, results.size());
+  EXPECT_EQ(session.stats().bad_frames, corrupted);
+  EXPECT_EQ(session.stats().frames_sent, results.size());
+}
+
+// The IEC readout has its BCC: a character lost to a parity error fails it.
+TEST(LegacySession, ParityErrorsInTheIecReadoutFailItsBcc) {
+  sim::SimOptions o = options("multical401", "legacy-iec-parity.log");
+  o.corrupt = 1.0;
+  RunningSim sim(std::move(o));
+  Reader reader(sim.sim().port(0));
+  meter::LegacyOptions lo;
+  lo.retries = 0;
+  meter::LegacySession session(*reader.p, lo);
+  const meter::ReadResult r = run(reader.io, session.read_iec());
+  EXPECT_EQ(r.failure, meter::Failure::CrcErrors);
+  for (const auto& rd : r.readings) EXPECT_FALSE(rd.value) << rd.name;
+  EXPECT_EQ(session.stats().crc_errors, 1U);
+}
+
+// A logger reply is many lines; one that fails is not dropped quietly from an otherwise good
+// reply: the whole request is asked again, and with every reply damaged, nothing comes back.
+TEST(LegacySession, ALoggerReplyWithADamagedLineIsAskedAgainWhole) {
+  sim::SimOptions o = options("multical66c", "legacy-log-parity.log");
+  o.corrupt = 1.0;
+  RunningSim sim(std::move(o));
+  Reader reader(sim.sim().port(0));
+  meter::LegacyOptions lo;
+  lo.retries = 1;
+  lo.retry_interval = std::chrono::milliseconds(500);
+  lo.inter_byte_timeout = std::chrono::milliseconds(300);
+  meter::LegacySession session(*reader.p, lo);
+  const meter::LegacyReply reply = run(reader.io, session.request("8"));
+  EXPECT_FALSE(reply.answered());
+  EXPECT_EQ(reply.failure, meter::Failure::Garbage);
+  EXPECT_TRUE(reply.lines.empty());
+  EXPECT_EQ(session.stats().frames_sent, 2U);
+  EXPECT_EQ(session.stats().bad_frames, 2U);  // one damaged line per reply, counted once
+  const auto tx = log_lines(temp_path("legacy-log-parity.log"), "tx");
+  ASSERT_EQ(tx.size(), 2U);
+  for (const auto& t : tx) EXPECT_EQ(t.at("fault"), "corrupt");
+}
+
 }  // namespace

@@ -119,6 +119,9 @@ TEST(ConfigureTermios, FrameBits) {
   EXPECT_TRUE(t.c_cflag & PARENB);
   EXPECT_FALSE(t.c_cflag & PARODD);
   EXPECT_TRUE(t.c_cflag & CSTOPB);
+  // Parity is checked, and a failed character arrives as NUL (not dropped, not marked).
+  EXPECT_TRUE(t.c_iflag & INPCK);
+  EXPECT_FALSE(t.c_iflag & (IGNPAR | PARMRK | ISTRIP));
 
   detail::configure_termios(t, "x", {2400, 7, Parity::Odd, 1});
   EXPECT_EQ(cfgetispeed(&t), static_cast<speed_t>(B2400));
@@ -130,6 +133,7 @@ TEST(ConfigureTermios, FrameBits) {
   detail::configure_termios(t, "x", {1200, 8, Parity::None, 2});
   EXPECT_EQ(t.c_cflag & CSIZE, static_cast<tcflag_t>(CS8));
   EXPECT_FALSE(t.c_cflag & (PARENB | PARODD));
+  EXPECT_FALSE(t.c_iflag & INPCK);
   EXPECT_TRUE(t.c_cflag & CSTOPB);
   EXPECT_TRUE(t.c_cflag & (CLOCAL | CREAD));
   EXPECT_FALSE(t.c_cflag & CRTSCTS);
