@@ -604,6 +604,7 @@ def main():
         args.seconds = 600 if args.mode == "footprint" else 300
     if not os.access(args.binary, os.X_OK):
         sys.exit(f"no executable {args.binary}")
+    args.binary = os.path.abspath(args.binary)  # the daemon runs in its own temporary directory
     return footprint(args) if args.mode == "footprint" else fleet(args)
 
 
