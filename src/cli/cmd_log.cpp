@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "cli/common.hpp"
+#include "cli/remember.hpp"
 #include "kmp/catalogue.hpp"
 #include "meter/legacy_session.hpp"
 #include "meter/logger_session.hpp"
@@ -450,6 +451,16 @@ void run_log(const MeterOptions& opts, const LogArgs& a) {
       code = kExitNoAnswer;
     } else if (result.status == meter::LogStatus::Usage) {
       code = kExitUsage;
+    }
+    if (result.status == meter::LogStatus::NoAnswer ||
+        result.status == meter::LogStatus::Unsupported) {
+      // A meter that answered only the older protocols before keeps its loggers behind /#n.
+      const auto mem = recall_protocol(opts.port);
+      if (mem && mem->protocol != meter::Protocol::Kmp) {
+        result.error += " This port answered " + std::string(meter::protocol_title(mem->protocol)) +
+                        " before, not KMP: a MULTICAL 66/III/401/41 logger is read with "
+                        "--protocol legacy.";
+      }
     }
     if (opts.json) {
       std::cout << "{\"port\": " << meter::json_quote(opts.port)

@@ -265,8 +265,12 @@ void add_read_command(CLI::App& app) {
                   "meter's program number in `/#2`); iec: IEC 62056-21 mode A readout `/?!` at "
                   "300 baud (MULTICAL 66/401/III, Kamstrup 382)")
       ->check(CLI::IsMember({"auto", "kmp", "legacy", "iec"}));
+  const std::string memory = protocol_memory_path();
   cmd->add_flag("--redetect", legacy_args->redetect,
-                "auto: ignore the protocol remembered for this port (in " + protocol_memory_path() +
+                "auto: ignore the protocol remembered for this port (" +
+                    (memory.empty() ? std::string("none is kept: neither XDG_CACHE_HOME nor HOME "
+                                                  "is set")
+                                    : "kept in " + memory) +
                     ") and detect again");
   cmd->add_option("--scale", legacy_args->scale,
                   "legacy: the meter's scale instead of the one its program number implies (needed "

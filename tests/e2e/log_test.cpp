@@ -385,5 +385,28 @@ TEST(LogE2E, LegacyLoggerOfAKmpMeterFailsClearly) {
   EXPECT_NE(u.out.find("unscaled meter digits"), std::string::npos) << u.out;
 }
 
+// A KMP logger read of a port remembered as a MULTICAL /#n meter (by an earlier auto read or
+// doctor) fails as before, and says where that meter keeps its loggers.
+TEST(LogE2E, KmpLoggerOfARememberedLegacyMeterPointsAtProtocolLegacy) {
+  TempDir dir;
+  Sim sim(dir, 49, {"--profile", "multical66c"});
+  ASSERT_TRUE(sim.started()) << sim.diag();
+  const std::vector<std::string> env = {"XDG_CACHE_HOME=" + (dir / "cache")};
+  const RunResult read =
+      kamstrup({"read", "--port", sim.port(), "--timeout", "0.5", "--retries", "0"}, "", env);
+  ASSERT_EQ(read.status, 0) << describe(read);
+  const RunResult r = kamstrup(
+      {"log", "--port", sim.port(), "--logger", "hourly", "--retries", "0", "--timeout", "0.5"}, "",
+      env);
+  EXPECT_EQ(r.status, 3) << describe(r);
+  EXPECT_NE(r.err.find("answered MULTICAL /#n before, not KMP"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--protocol legacy"), std::string::npos) << r.err;
+  // Without that memory the message stays as it was.
+  const RunResult plain = kamstrup(
+      {"log", "--port", sim.port(), "--logger", "hourly", "--retries", "0", "--timeout", "0.5"});
+  EXPECT_EQ(plain.status, 3) << describe(plain);
+  EXPECT_EQ(plain.err.find("answered MULTICAL /#n before"), std::string::npos) << plain.err;
+}
+
 }  // namespace
 }  // namespace kamstrup::e2e
