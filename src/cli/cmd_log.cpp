@@ -319,6 +319,15 @@ void run_legacy_log(const MeterOptions& opts, const LogArgs& a) {
       fail(kExitNoAnswer, "NoAnswer", meter::Failure::Silent,
            std::string(e.what()) + " (while talking to the meter on " + opts.port + ")");
     }
+    if (reply.failure == meter::Failure::Garbage) {
+      // The meter answered, but every reply had a line that failed validation.
+      const unsigned tried = static_cast<unsigned>(session.stats().retries) + 1;
+      fail(kExitNoAnswer, "Invalid", reply.failure,
+           "no valid answer to " + request + " (the " + a.logger + " logger) on " + opts.port +
+               " (" + std::to_string(tried) + (tried == 1 ? " attempt): " : " attempts): ") +
+               "each reply had a damaged line (a parity error, or noise on the head); no record "
+               "is printed from a reply that failed. Reseat and shield the head and try again.");
+    }
     if (!reply.answered()) {
       const unsigned tried = static_cast<unsigned>(session.stats().retries) + 1;
       fail(kExitNoAnswer, "NoAnswer", reply.failure,
@@ -456,7 +465,7 @@ void run_log(const MeterOptions& opts, const LogArgs& a) {
         result.status == meter::LogStatus::Unsupported) {
       // A meter that answered only the older protocols before keeps its loggers behind /#n.
       const auto mem = recall_protocol(opts.port);
-      if (mem && mem->protocol != meter::Protocol::Kmp) {
+      if (mem && mem->protocol == meter::Protocol::Legacy) {
         result.error += " This port answered " + std::string(meter::protocol_title(mem->protocol)) +
                         " before, not KMP: a MULTICAL 66/III/401/41 logger is read with "
                         "--protocol legacy.";

@@ -223,6 +223,8 @@ meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
     first = guard_port(opts, [&] { return run_sync(io, session.read_registers(ids)); });
     if (first.answered()) {
       protocol = meter::Protocol::Kmp;
+      // After --redetect: what the port remembered is out of date.
+      if (!opts.line_set()) remember_protocol(opts.port, RememberedProtocol{protocol, opts.line()});
       return first;
     }
     if (!nothing_kmp_like(first.failure)) fail_no_answer(opts, first.failure);
@@ -473,6 +475,8 @@ void add_info_command(CLI::App& app) {
       type = guard_port(*opts, [&] { return run_sync(io, probe.get_type()); });
       if (type.type || !nothing_kmp_like(type.failure)) {
         if (!type.type) fail_no_answer(*opts, type.failure);
+        if (!opts->line_set())  // after --redetect: what the port remembered is out of date
+          remember_protocol(opts->port, RememberedProtocol{meter::Protocol::Kmp, opts->line()});
         print_kmp_info(io, *port, *opts, opts->line(), type);
         return;
       }

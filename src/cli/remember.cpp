@@ -3,9 +3,11 @@
 #include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <system_error>
 
 #include "meter/report.hpp"
@@ -41,7 +43,7 @@ bool save(const std::string& path, const nlohmann::json& j) {
   {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) return false;
-    out << j.dump(2) << "\n";
+    out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     if (!out.flush()) {
       fs::remove(tmp, ec);
       return false;
@@ -51,6 +53,33 @@ bool save(const std::string& path, const nlohmann::json& j) {
   if (!ec) return true;
   fs::remove(tmp, ec);
   return false;
+}
+
+bool remember(const std::string& port, const RememberedProtocol& found) {
+  const std::string path = protocol_memory_path();
+  if (path.empty()) return false;
+  auto j = load(path);
+  const bool ordinary =
+      found.protocol == meter::Protocol::Kmp && found.line == transport::LineSettings{};
+  if (ordinary) {
+    if (!j.contains(port)) return false;
+    j.erase(port);
+  } else {
+    // A meter that speaks both `/#n` and the IEC readout is remembered as `/#n` (more
+    // quantities); one missed `/#1` in a detection does not demote it.
+    if (found.protocol == meter::Protocol::Iec && j.contains(port) && j[port].is_object() &&
+        j[port].value("protocol", "") == "legacy")
+      return false;
+    nlohmann::json entry = {{"protocol", meter::protocol_name(found.protocol)},
+                            {"found", meter::utc_now_rfc3339()}};
+    if (found.protocol == meter::Protocol::Kmp) {
+      const std::string text = found.line.to_string();  // "9600 8N1"
+      entry["baud"] = found.line.baud;
+      entry["format"] = text.substr(text.find(' ') + 1);
+    }
+    j[port] = entry;
+  }
+  return save(path, j) && !ordinary;
 }
 
 }  // namespace
@@ -67,7 +96,13 @@ std::optional<RememberedProtocol> recall_protocol(const std::string& port) {
     RememberedProtocol r;
     r.protocol = *protocol;
     if (r.protocol == meter::Protocol::Kmp) {
-      auto line = transport::parse_frame_format(it->value("baud", 0U), it->value("format", ""));
+      // A hand-edited baud rate the port cannot do would fail every read: no memory instead.
+      static constexpr unsigned kBauds[] = {300,  600,   1200,  2400,  4800,
+                                            9600, 19200, 38400, 57600, 115200};
+      const auto baud = it->value("baud", 0U);
+      if (std::find(std::begin(kBauds), std::end(kBauds), baud) == std::end(kBauds))
+        return std::nullopt;
+      auto line = transport::parse_frame_format(baud, it->value("format", ""));
       if (!line) return std::nullopt;
       r.line = *line;
     }
@@ -78,25 +113,11 @@ std::optional<RememberedProtocol> recall_protocol(const std::string& port) {
 }
 
 bool remember_protocol(const std::string& port, const RememberedProtocol& found) {
-  const std::string path = protocol_memory_path();
-  if (path.empty()) return false;
-  auto j = load(path);
-  const bool ordinary =
-      found.protocol == meter::Protocol::Kmp && found.line == transport::LineSettings{};
-  if (ordinary) {
-    if (!j.contains(port)) return false;
-    j.erase(port);
-  } else {
-    nlohmann::json entry = {{"protocol", meter::protocol_name(found.protocol)},
-                            {"found", meter::utc_now_rfc3339()}};
-    if (found.protocol == meter::Protocol::Kmp) {
-      const std::string text = found.line.to_string();  // "9600 8N1"
-      entry["baud"] = found.line.baud;
-      entry["format"] = text.substr(text.find(' ') + 1);
-    }
-    j[port] = entry;
+  try {
+    return remember(port, found);
+  } catch (const std::exception&) {
+    return false;  // only a hint: never fail a read that worked
   }
-  return save(path, j) && !ordinary;
 }
 
 }  // namespace kamstrup::cli

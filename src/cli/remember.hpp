@@ -26,7 +26,9 @@ std::string protocol_memory_path();
 std::optional<RememberedProtocol> recall_protocol(const std::string& port);
 
 // Keeps what detection found. KMP at 1200 8N2 (what is tried first anyway) is forgotten instead,
-// so readers of ordinary KMP meters leave no file behind. True when an entry was written.
+// so readers of ordinary KMP meters leave no file behind; a `/#n` memory is not replaced by the
+// IEC readout (meters answering both are read with `/#n`). True when an entry was written.
+// Never throws.
 bool remember_protocol(const std::string& port, const RememberedProtocol& found);
 
 }  // namespace kamstrup::cli

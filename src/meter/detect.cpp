@@ -120,22 +120,16 @@ asio::awaitable<Detection> detect_protocol(transport::Port& port, const DetectOp
     d.steps.push_back(std::move(step));
     return d.steps.back();
   };
-  bool iec_asked = false;
-  bool iec_answered = false;
-  bool hash_asked = false;
-  bool hash_answered = false;
 
+  // A remembered protocol that misses once is asked again in its usual place: a single missed
+  // `/#1` must not hand a meter that speaks both to the poorer IEC readout for good.
   if (options.first == Protocol::Legacy) {
-    hash_asked = true;
-    hash_answered = record(co_await probe_hash(port, options)).answered();
-    if (hash_answered) {
+    if (record(co_await probe_hash(port, options)).answered()) {
       d.protocol = Protocol::Legacy;
       co_return d;
     }
   } else if (options.first == Protocol::Iec) {
-    iec_asked = true;
-    iec_answered = record(co_await probe_iec(port, options)).answered();
-    if (iec_answered) {
+    if (record(co_await probe_iec(port, options)).answered()) {
       d.protocol = Protocol::Iec;
       co_return d;
     }
@@ -153,8 +147,8 @@ asio::awaitable<Detection> detect_protocol(transport::Port& port, const DetectOp
     if (step.failure == Failure::CrcErrors) co_return d;
   }
 
-  if (!iec_asked) iec_answered = record(co_await probe_iec(port, options)).answered();
-  if (!hash_asked) hash_answered = record(co_await probe_hash(port, options)).answered();
+  const bool iec_answered = record(co_await probe_iec(port, options)).answered();
+  const bool hash_answered = record(co_await probe_hash(port, options)).answered();
   if (hash_answered) {
     d.protocol = Protocol::Legacy;
   } else if (iec_answered) {

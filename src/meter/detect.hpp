@@ -64,8 +64,8 @@ struct DetectOptions {
   std::vector<std::uint16_t> kmp_registers;
   // A protocol that answered on this port before (remembered by the caller): asked first, and
   // when it answers nothing else is tried, so a pre-KMP meter is not kept waiting through the
-  // silent KMP probes again. When it does not answer, the usual order follows (without asking
-  // it twice). For KMP, put the remembered line first in kmp_lines.
+  // silent KMP probes again. When it does not answer, the usual order follows (asking it again
+  // in its place). For KMP, put the remembered line first in kmp_lines.
   std::optional<Protocol> first;
   std::function<void(const ProbeStep&)> on_step;  // progress (doctor prints each step)
 };

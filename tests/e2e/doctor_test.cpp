@@ -302,6 +302,16 @@ TEST(DetectMemoryE2E, AMemoryThatNoLongerAnswersFallsBackAndIsReplaced) {
   ASSERT_EQ(again.status, 0) << describe(again);
   EXPECT_EQ(again.err, "");
   EXPECT_EQ(sim.rx().size(), before + 1) << sim.diag();
+  // ... and the out-of-date entry goes, so the next plain read does not pay for it again.
+  EXPECT_FALSE(mem.entries().contains(sim.port())) << mem.entries().dump();
+
+  // A hand-edited entry the port cannot use (no such baud rate) is no memory at all.
+  mem.write({{sim.port(), {{"protocol", "kmp"}, {"baud", 1234}, {"format", "8N1"}}}});
+  const std::size_t before_edit = sim.rx().size();
+  const RunResult edited = kamstrup(read_args(sim.port()), "", mem.env());
+  ASSERT_EQ(edited.status, 0) << describe(edited);
+  EXPECT_EQ(edited.err, "");
+  EXPECT_EQ(sim.rx().size(), before_edit + 1) << sim.diag();
 }
 
 TEST(DetectMemoryE2E, AnElectricityMeterIsRememberedWithItsLine) {

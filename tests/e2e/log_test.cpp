@@ -408,5 +408,25 @@ TEST(LogE2E, KmpLoggerOfARememberedLegacyMeterPointsAtProtocolLegacy) {
   EXPECT_EQ(plain.err.find("answered MULTICAL /#n before"), std::string::npos) << plain.err;
 }
 
+// A /#n logger reply with a damaged line (a failed parity check arrives as NUL; the simulator's
+// --corrupt reproduces it) is asked again whole, and when every reply is damaged the read ends
+// with "Invalid", not with a record fewer and not with "no answer".
+TEST(LogE2E, LegacyLoggerWithDamagedRepliesPrintsNoRecord) {
+  TempDir dir;
+  Sim sim(dir, 50, {"--profile", "multical66c", "--corrupt", "1"});
+  ASSERT_TRUE(sim.started()) << sim.diag();
+  const RunResult r = kamstrup({"log", "--protocol", "legacy", "--port", sim.port(), "--logger",
+                                "monthly", "--retries", "1", "--json"});
+  EXPECT_EQ(r.status, 3) << describe(r);
+  const Json j = parse_json(r.out);
+  EXPECT_EQ(j.at("status"), "Invalid") << r.out;
+  EXPECT_EQ(j.at("failure"), "Garbage") << r.out;
+  EXPECT_EQ(j.at("records"), 0) << r.out;
+  EXPECT_NE(r.err.find("each reply had a damaged line"), std::string::npos) << r.err;
+  const auto tx = sim.tx();
+  ASSERT_EQ(tx.size(), 2U) << sim.diag();  // the request and its one retry
+  for (const auto& t : tx) EXPECT_EQ(t.at("fault"), "corrupt");
+}
+
 }  // namespace
 }  // namespace kamstrup::e2e
