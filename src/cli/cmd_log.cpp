@@ -319,9 +319,9 @@ void run_legacy_log(const MeterOptions& opts, const LogArgs& a) {
       fail(kExitNoAnswer, "NoAnswer", meter::Failure::Silent,
            std::string(e.what()) + " (while talking to the meter on " + opts.port + ")");
     }
+    const unsigned tried = static_cast<unsigned>(session.stats().retries) + 1;
     if (reply.failure == meter::Failure::Garbage) {
       // The meter answered, but every reply had a line that failed validation.
-      const unsigned tried = static_cast<unsigned>(session.stats().retries) + 1;
       fail(kExitNoAnswer, "Invalid", reply.failure,
            "no valid answer to " + request + " (the " + a.logger + " logger) on " + opts.port +
                " (" + std::to_string(tried) + (tried == 1 ? " attempt): " : " attempts): ") +
@@ -329,7 +329,6 @@ void run_legacy_log(const MeterOptions& opts, const LogArgs& a) {
                "is printed from a reply that failed. Reseat and shield the head and try again.");
     }
     if (!reply.answered()) {
-      const unsigned tried = static_cast<unsigned>(session.stats().retries) + 1;
       fail(kExitNoAnswer, "NoAnswer", reply.failure,
            "no answer to " + request + " (the " + a.logger + " logger) on " + opts.port + " (" +
                std::to_string(tried) + (tried == 1 ? " attempt): " : " attempts): ") +

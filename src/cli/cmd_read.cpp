@@ -135,15 +135,26 @@ bool nothing_kmp_like(meter::Failure f) {
   return f == meter::Failure::Silent || f == meter::Failure::EchoOnly;
 }
 
-// The protocol this port answered in before, when it is worth asking first: not when the user
-// set line options (taken as meant) or asked for --redetect, and not for KMP at the user's line
+// The protocol this port answered in before; none applies when the user set line options (they
+// are taken as meant).
+std::optional<RememberedProtocol> recalled(const MeterOptions& opts) {
+  return opts.line_set() ? std::nullopt : recall_protocol(opts.port);
+}
+
+// What is worth asking first of `known`: nothing after --redetect, and not KMP at the user's line
 // (which is asked first anyway).
-std::optional<RememberedProtocol> worth_asking_first(const MeterOptions& opts,
+std::optional<RememberedProtocol> worth_asking_first(const std::optional<RememberedProtocol>& known,
+                                                     const MeterOptions& opts,
                                                      const LegacyArgs& args) {
-  if (opts.line_set() || args.redetect) return std::nullopt;
-  auto mem = recall_protocol(opts.port);
-  if (mem && mem->protocol == meter::Protocol::Kmp && mem->line == opts.line()) return std::nullopt;
-  return mem;
+  if (!known || args.redetect) return std::nullopt;
+  if (known->protocol == meter::Protocol::Kmp && known->line == opts.line()) return std::nullopt;
+  return known;
+}
+
+// KMP answered at the user's line without detection: a memory of something else (ignored by
+// --redetect) is out of date and goes, so the next plain read does not pay for it again.
+void forget_if_known(const std::optional<RememberedProtocol>& known, const MeterOptions& opts) {
+  if (known) remember_protocol(opts.port, RememberedProtocol{meter::Protocol::Kmp, opts.line()});
 }
 
 // Detection after KMP at the user's line got nothing back (the other KMP line, `/?!`, `/#1`),
@@ -214,7 +225,8 @@ meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
   asio::io_context io;
   auto port = run_sync(io, open_port(opts));
   meter::ReadResult first;
-  const auto mem = worth_asking_first(opts, args);
+  const auto known = recalled(opts);
+  const auto mem = worth_asking_first(known, opts, args);
   if (mem) {
     first.failure = meter::Failure::Silent;  // the detection asks everything, KMP included
   } else if (!ids.empty()) {
@@ -223,8 +235,7 @@ meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
     first = guard_port(opts, [&] { return run_sync(io, session.read_registers(ids)); });
     if (first.answered()) {
       protocol = meter::Protocol::Kmp;
-      // After --redetect: what the port remembered is out of date.
-      if (!opts.line_set()) remember_protocol(opts.port, RememberedProtocol{protocol, opts.line()});
+      forget_if_known(known, opts);
       return first;
     }
     if (!nothing_kmp_like(first.failure)) fail_no_answer(opts, first.failure);
@@ -466,7 +477,8 @@ void add_info_command(CLI::App& app) {
     }
     // KMP at the user's line first (a KMP meter costs no extra frame), unless another protocol
     // answered on this port before.
-    const auto mem = worth_asking_first(*opts, *legacy_args);
+    const auto known = recalled(*opts);
+    const auto mem = worth_asking_first(known, *opts, *legacy_args);
     meter::MeterSession::TypeResult type;
     type.failure = meter::Failure::Silent;
     if (!mem) {
@@ -475,8 +487,7 @@ void add_info_command(CLI::App& app) {
       type = guard_port(*opts, [&] { return run_sync(io, probe.get_type()); });
       if (type.type || !nothing_kmp_like(type.failure)) {
         if (!type.type) fail_no_answer(*opts, type.failure);
-        if (!opts->line_set())  // after --redetect: what the port remembered is out of date
-          remember_protocol(opts->port, RememberedProtocol{meter::Protocol::Kmp, opts->line()});
+        forget_if_known(known, *opts);
         print_kmp_info(io, *port, *opts, opts->line(), type);
         return;
       }

@@ -16,8 +16,8 @@ void MeterOptions::add_to(CLI::App& cmd, bool with_json) {
                  "usb:VID:PID[:SERIAL] (a USB serial adapter by its ids)")
       ->required();
   cmd.add_option("--baud", baud, "Line speed (default 1200; electricity meters: 9600)")
-      ->check(
-          CLI::IsMember({300U, 600U, 1200U, 2400U, 4800U, 9600U, 19200U, 38400U, 57600U, 115200U}));
+      ->check(CLI::IsMember(
+          std::vector<unsigned>(transport::kBaudRates.begin(), transport::kBaudRates.end())));
   cmd.add_option("--parity", parity, "none, even or odd (default none)")
       ->check(CLI::IsMember({"none", "even", "odd"}));
   cmd.add_option("--databits", data_bits, "7 or 8 (default 8)")->check(CLI::IsMember({7U, 8U}));

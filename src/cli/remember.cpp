@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
 #include <system_error>
 
 #include "meter/report.hpp"
@@ -97,10 +96,9 @@ std::optional<RememberedProtocol> recall_protocol(const std::string& port) {
     r.protocol = *protocol;
     if (r.protocol == meter::Protocol::Kmp) {
       // A hand-edited baud rate the port cannot do would fail every read: no memory instead.
-      static constexpr unsigned kBauds[] = {300,  600,   1200,  2400,  4800,
-                                            9600, 19200, 38400, 57600, 115200};
       const auto baud = it->value("baud", 0U);
-      if (std::find(std::begin(kBauds), std::end(kBauds), baud) == std::end(kBauds))
+      if (std::find(transport::kBaudRates.begin(), transport::kBaudRates.end(), baud) ==
+          transport::kBaudRates.end())
         return std::nullopt;
       auto line = transport::parse_frame_format(baud, it->value("format", ""));
       if (!line) return std::nullopt;

@@ -95,7 +95,6 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
 
   LegacyReply reply;
   bool echo = false;
-  bool bad = false;
   bool other_bytes = false;
   std::exception_ptr error;
   try {
@@ -108,7 +107,6 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
     auto consume = [&](std::uint8_t byte) {
       const auto event = rx.feed(byte);
       if (event == legacy::LineReceiver::Event::Overlong) {
-        bad = true;
         ++stats_.bad_frames;
         ++reply.bad_lines;
         return;
@@ -123,7 +121,6 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
       }
       if (line.empty()) return;
       if (!digits_and_spaces(line)) {
-        bad = true;
         ++stats_.bad_frames;
         ++reply.bad_lines;
         return;
@@ -181,7 +178,7 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
   if (error) std::rethrow_exception(error);
 
   if (reply.lines.empty()) {
-    if (bad || other_bytes) {
+    if (reply.bad_lines > 0 || other_bytes) {
       reply.failure = Failure::Garbage;
     } else if (echo) {
       reply.failure = Failure::EchoOnly;

@@ -17,6 +17,7 @@
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -46,6 +47,10 @@ struct LineSettings {
   [[nodiscard]] std::string to_string() const;  // "1200 8N2"
   bool operator==(const LineSettings&) const = default;
 };
+
+// The baud rates a port can be set to (serial ports, and RFC 2217 through the same list).
+inline constexpr std::array<unsigned, 10> kBaudRates = {300,  600,   1200,  2400,  4800,
+                                                        9600, 19200, 38400, 57600, 115200};
 
 // Parses "8N2"-style frame formats ("7E2", "8N1", ...). Returns nullopt when malformed.
 std::optional<LineSettings> parse_frame_format(unsigned baud, const std::string& format);
