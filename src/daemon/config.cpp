@@ -124,6 +124,14 @@ transport::LineSettings parse_line(Section& s, const std::string& port) {
     line.stop_bits = 1;
   }
   line.baud = static_cast<unsigned>(s.integer("baud", line.baud, 300, 115200));
+  // Within the range is not enough: a rate the port cannot be set to would only fail at open.
+  if (std::find(transport::kBaudRates.begin(), transport::kBaudRates.end(), line.baud) ==
+      transport::kBaudRates.end()) {
+    std::string rates;
+    for (unsigned b : transport::kBaudRates)
+      rates += (rates.empty() ? "" : ", ") + std::to_string(b);
+    fail(s.key_path("baud"), "expected one of " + rates + ", got " + std::to_string(line.baud));
+  }
   std::string parity = s.str("parity", line.parity == transport::Parity::None ? "none" : "even");
   if (parity == "none") {
     line.parity = transport::Parity::None;

@@ -95,6 +95,9 @@ TEST(Config, EachMistakeNamesItsKeyPath) {
       {"meters:\n  - name: heat\n    port: /dev/a\n    interval: 10ms\n",
        "meters[0].interval: must be at least"},
       {"meters:\n  - name: heat\n    port: /dev/a\n    baud: fast\n", "meters[0].baud:"},
+      {"meters:\n  - name: heat\n    port: /dev/a\n    baud: 1234\n",
+       "meters[0].baud: expected one of 300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, "
+       "115200, got 1234"},
       {"meters:\n  - name: heat\n    port: sim:multical999\n",
        "meters[0].port: unknown simulator profile"},
       {"meters: []\n", "meters: at least one meter"},
