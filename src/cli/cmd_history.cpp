@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/common.hpp"
+#include "daemon/config.hpp"
 #include "kmp/catalogue.hpp"
 #include "meter/report.hpp"
 #include "store/store.hpp"
@@ -270,6 +271,7 @@ void print_json(const std::vector<store::HistoryRow>& rows) {
 
 struct HistoryOptions {
   std::string db = "kamstrup.db";
+  std::string config;
   std::string meter;
   std::string reg;
   std::string from, to;
@@ -314,7 +316,12 @@ void add_history_command(CLI::App& app) {
       "Show the readings the daemon stored, oldest first. Times are UTC. Exit: 0 ok (also when "
       "nothing matches), 2 usage error or no usable database.");
   auto o = std::make_shared<HistoryOptions>();
-  cmd->add_option("--db", o->db, "The daemon's history database (default kamstrup.db)");
+  auto* db_opt =
+      cmd->add_option("--db", o->db, "The daemon's history database (default kamstrup.db)");
+  cmd->add_option("-c,--config", o->config,
+                  "Take the database from this configuration file's store.path, as `kamstrup run "
+                  "--config FILE` does")
+      ->excludes(db_opt);
   cmd->add_option("--meter", o->meter, "Only this meter (its configured name)");
   cmd->add_option("--register", o->reg,
                   "Only this register: a catalogue name (see `kamstrup registers`) or an id");
@@ -329,6 +336,13 @@ void add_history_command(CLI::App& app) {
   cmd->add_flag("--json", o->json, "Print one JSON array; values are exact JSON numbers")
       ->excludes(csv);
   cmd->callback([o] {
+    if (!o->config.empty()) {
+      try {
+        o->db = daemon::store_config(o->config).path;
+      } catch (const daemon::ConfigError& e) {
+        throw ExitCode(kExitUsage, e.what());
+      }
+    }
     store::HistoryQuery q;
     if (!o->meter.empty()) q.meter = o->meter;
     const bool reg_known = o->reg.empty() || set_register(q, o->reg);

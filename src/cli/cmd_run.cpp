@@ -1,5 +1,7 @@
 // `kamstrup run` and `kamstrup config check`: the daemon and its configuration.
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli/common.hpp"
 #include "daemon/config.hpp"
@@ -45,6 +47,35 @@ void add_config_command(CLI::App& app) {
   check->callback([path] {
     daemon::Config config = load_or_exit(*path);
     std::cout << daemon::dump_config(config);
+  });
+
+  auto* docs = cmd->add_subcommand(
+      "docs",
+      "Print the reference of every configuration key (Markdown, made from the same key tables "
+      "that read the file). With --write FILE, replace the generated part of FILE (between its "
+      "BEGIN/END GENERATED markers) instead: how docs/config.md is kept up to date.");
+  auto target = std::make_shared<std::string>();
+  docs->add_option("--write", *target, "Markdown file with the generated-part markers");
+  docs->callback([target] {
+    const std::string ref = daemon::config_reference();
+    if (target->empty()) {
+      std::cout << ref;
+      return;
+    }
+    std::ifstream in(*target);
+    if (!in) throw ExitCode(kExitUsage, *target + ": cannot read");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string text = ss.str();
+    const std::string begin = "<!-- BEGIN GENERATED: kamstrup config docs -->\n";
+    const std::string end = "<!-- END GENERATED -->";
+    const auto b = text.find(begin);
+    const auto e = text.find(end);
+    if (b == std::string::npos || e == std::string::npos || e < b)
+      throw ExitCode(kExitUsage, *target + ": no '" + begin.substr(0, begin.size() - 1) +
+                                     "' ... '" + end + "' markers");
+    text = text.substr(0, b + begin.size()) + ref + text.substr(e);
+    std::ofstream(*target) << text;
   });
 }
 

@@ -141,9 +141,7 @@ class Runner {
     asio::steady_timer timer(co_await asio::this_coro::executor);
     retention_timer_ = &timer;
     while (!stopping_) {
-      auto cutoff =
-          now_ms() -
-          std::chrono::duration_cast<std::chrono::milliseconds>(cfg_.store.retention).count();
+      auto cutoff = now_ms() - cfg_.store.retention.count();
       try {
         if (auto n = store_.delete_before(cutoff); n > 0)
           spdlog::info("retention: removed {} old polls", n);
@@ -266,21 +264,17 @@ class Runner {
     auto last = store_.last_time(m.cfg.name);
     const std::int64_t from = std::max(last.value_or(0) + 1, now - window);
     meter::LogReadOptions lo;
-    lo.kind = m.cfg.logger == "daily"     ? meter::LoggerKind::Daily
-              : m.cfg.logger == "monthly" ? meter::LoggerKind::Monthly
-              : m.cfg.logger == "yearly"  ? meter::LoggerKind::Yearly
-                                          : meter::LoggerKind::Hourly;
+    lo.kind = m.cfg.logger;
     lo.from_ms = from;
     lo.to_ms = now;
-    lo.order = m.cfg.logger_time_order == "reversed" ? kmp::TimeOrder::Reversed
-                                                     : kmp::TimeOrder::FieldTable;
+    lo.order = m.cfg.logger_time_order;
     lo.directory = m.log_directory;
     // The reader adds date and clock itself; a record has room for six more registers.
     for (auto id : m.cfg.register_ids) {
       if (id != 1002 && id != 1003 && lo.registers.size() < 6) lo.registers.push_back(id);
     }
-    spdlog::info("meter {}: backfill: reading the {} logger from {} ms", m.cfg.name, m.cfg.logger,
-                 from);
+    spdlog::info("meter {}: backfill: reading the {} logger from {} ms", m.cfg.name,
+                 kmp::to_string(m.cfg.logger), from);
     auto r = co_await meter::read_log(*m.session, lo);
     if (r.status == meter::LogStatus::Ok || r.status == meter::LogStatus::OutOfRange ||
         r.status == meter::LogStatus::Empty) {
@@ -465,15 +459,21 @@ class Runner {
   asio::steady_timer* retention_timer_ = nullptr;
 };
 
-void set_log_level(const std::string& level) {
-  if (level == "debug")
-    spdlog::set_level(spdlog::level::debug);
-  else if (level == "warn")
-    spdlog::set_level(spdlog::level::warn);
-  else if (level == "error")
-    spdlog::set_level(spdlog::level::err);
-  else
-    spdlog::set_level(spdlog::level::info);
+void set_log_level(LogLevel level) {
+  switch (level) {
+    case LogLevel::Debug:
+      spdlog::set_level(spdlog::level::debug);
+      break;
+    case LogLevel::Info:
+      spdlog::set_level(spdlog::level::info);
+      break;
+    case LogLevel::Warn:
+      spdlog::set_level(spdlog::level::warn);
+      break;
+    case LogLevel::Error:
+      spdlog::set_level(spdlog::level::err);
+      break;
+  }
 }
 
 }  // namespace
@@ -505,7 +505,7 @@ int run(Config config, const RunOptions& options) {
         spdlog::info("meter {}: built-in simulated {} on {}", mc.name, mc.port.substr(4),
                      m.port_spec);
       }
-      m.protocol = meter::parse_protocol(mc.protocol);  // nullopt for auto
+      m.protocol = mc.protocol;  // nullopt for auto
       if (!m.protocol) {
         if (auto known = st->meter_info(mc.name))
           m.remembered = meter::parse_protocol(known->protocol);
@@ -525,9 +525,9 @@ int run(Config config, const RunOptions& options) {
     Fanout fanout(*st, std::move(outputs));
     fanout.start();
     std::unique_ptr<HttpServer> http;
-    if (config.http.enabled) {
+    if (config.http) {
       try {
-        http = std::make_unique<HttpServer>(config.http, status, fanout, *st);
+        http = std::make_unique<HttpServer>(*config.http, status, fanout, *st);
       } catch (const std::exception& e) {
         spdlog::error("{}", e.what());
         fanout.stop(std::chrono::milliseconds(0));

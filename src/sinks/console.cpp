@@ -31,4 +31,19 @@ void ConsoleSink::meter_online(const std::string& meter, bool online) {
   std::fflush(out_);
 }
 
+const config::Table<ConsoleConfig>& console_keys() {
+  using C = ConsoleConfig;
+  using namespace config;
+  static const Table<C> t{
+      "console",
+      "Prints each poll on stdout as it arrives (present = on).",
+      {
+          boolean<C>("enabled", &C::enabled, "`false` keeps the section but prints nothing"),
+          choice<C, std::string>("format", &C::format, {{"text", "text"}, {"json", "json"}},
+                                 "`text`, or `json`: one JSON object per poll (docs/formats.md)"),
+      },
+      {}};
+  return t;
+}
+
 }  // namespace kamstrup::sinks

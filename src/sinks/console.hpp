@@ -5,9 +5,19 @@
 #include <cstdio>
 #include <string>
 
+#include "config/keys.hpp"
 #include "sinks/sink.hpp"
 
 namespace kamstrup::sinks {
+
+// The `console:` section (present = on).
+struct ConsoleConfig {
+  bool enabled = true;
+  std::string format = "text";  // text | json
+  bool operator==(const ConsoleConfig&) const = default;
+};
+
+const config::Table<ConsoleConfig>& console_keys();
 
 class ConsoleSink : public Sink {
  public:

@@ -21,19 +21,45 @@
 #include <utility>
 #include <vector>
 
+#include "config/keys.hpp"
 #include "sinks/http_client.hpp"
 #include "sinks/sink.hpp"
 
 namespace kamstrup::sinks {
 
-// Same field names as daemon::DomoticzSection.
+// The Domoticz device type a register is sent to; decides the svalue's layout and unit.
+enum class DomoticzType : std::uint8_t {
+  Custom,       // "Custom sensor": the value in the meter's unit (the bare `register: idx` form)
+  Temperature,  // "Temperature": °C
+  Kwh,          // "Electric (Instant+Counter)" / kWh: "POWER;ENERGY" in W;Wh
+  Counter,      // "Counter" (RFXMeter): the total as an integer in the counter's unit
+  Water,        // Counter with meter type Water: litres
+  Gas,          // Counter with meter type Gas: litres (m³ × 1000)
+  Usage,        // "Usage (Electric)": W
+  Waterflow,    // "Waterflow": l/min
+  Text,         // "Text": the value as text
+};
+
+struct DomoticzDevice {
+  std::string meter;  // configured meter name
+  std::string reg;    // register name (catalogue)
+  int idx = 0;        // Domoticz device idx
+  DomoticzType type = DomoticzType::Custom;
+  std::string power;  // kwh: the register giving the instant power
+  bool operator==(const DomoticzDevice&) const = default;
+};
+
+// The `domoticz:` section.
 struct DomoticzConfig {
   std::string url;  // e.g. http://127.0.0.1:8080
-  std::string username, password;
-  // meter name → register name → Domoticz device idx
-  std::vector<std::pair<std::string, std::vector<std::pair<std::string, int>>>> devices;
+  std::string username;
+  config::Secret password;
+  std::vector<DomoticzDevice> devices;
   std::chrono::milliseconds timeout{10000};
+  bool operator==(const DomoticzConfig&) const = default;
 };
+
+const config::Table<DomoticzConfig>& domoticz_keys();
 
 class DomoticzSink : public Sink {
  public:
@@ -42,7 +68,7 @@ class DomoticzSink : public Sink {
   void deliver(std::span<const store::Poll> polls) override;
 
  private:
-  [[nodiscard]] const int* find_idx(const std::string& meter, const std::string& reg) const;
+  [[nodiscard]] const DomoticzDevice* find(const std::string& meter, const std::string& reg) const;
 
   DomoticzConfig cfg_;
   std::string base_;

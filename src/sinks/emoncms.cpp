@@ -56,7 +56,10 @@ EmoncmsSink::EmoncmsSink(EmoncmsConfig config)
     : cfg_(std::move(config)), base_(http::trim_base_url(cfg_.url)), client_(cfg_.timeout) {}
 
 std::string EmoncmsSink::node_for(const std::string& meter) const {
-  return cfg_.per_meter_node ? cfg_.node + "_" + meter : cfg_.node;
+  for (const auto& [m, node] : cfg_.nodes) {
+    if (m == meter) return node;
+  }
+  return meter == cfg_.first_meter ? cfg_.node : cfg_.node + "_" + meter;
 }
 
 void EmoncmsSink::deliver(std::span<const store::Poll> polls) {
@@ -66,7 +69,7 @@ void EmoncmsSink::deliver(std::span<const store::Poll> polls) {
     std::int64_t secs = p.time_ms / 1000 - (p.time_ms % 1000 < 0 ? 1 : 0);
     std::string url = base_ + "/input/post?node=" + http::url_encode(node_for(p.meter)) +
                       "&time=" + std::to_string(secs) + "&fulljson=" + http::url_encode(json) +
-                      "&apikey=" + http::url_encode(cfg_.apikey);
+                      "&apikey=" + http::url_encode(cfg_.apikey.value);
     // The URL carries the whole JSON: name the endpoint, node and time instead.
     std::string where = "emoncms: GET " + http::redact_url(base_) + "/input/post (node " +
                         node_for(p.meter) + ", time " + std::to_string(secs) + "): ";
@@ -85,6 +88,42 @@ void EmoncmsSink::deliver(std::span<const store::Poll> polls) {
     }
     if (!accepted(r.body)) throw SinkError(where + "not accepted: " + http::body_excerpt(r.body));
   }
+}
+
+const config::Table<EmoncmsConfig>& emoncms_keys() {
+  using C = EmoncmsConfig;
+  using namespace config;
+  auto node_name = [](const std::string& v, const std::string& path) {
+    if (v.empty() || v.find_first_of(" /?&#") != std::string::npos)
+      fail(path, "expected an emoncms node name (no spaces, / ? & #), got '" + v + "'");
+  };
+  static const Table<C> t{
+      "emoncms",
+      "emoncms inputs (`/input/post` with `fulljson`, the read time as `time`).",
+      {
+          required(url<C>("url", &C::url, {"http", "https"}, "emoncms, with its path",
+                          "https://emoncms.org")),
+          secret<C>("apikey", &C::apikey, "the write API key (required)"),
+          text<C>("node", &C::node,
+                  "node of the first meter; the others' inputs go to `<node>_<meter>`", "heat",
+                  node_name),
+          text_map<C>("nodes", &C::nodes, "explicit node per meter, `{<meter>: <node>}`",
+                      "{heat: house_heat}",
+                      [node_name](const std::string&, const std::string& v,
+                                  const std::string& path) { node_name(v, path); }),
+          duration<C>("timeout", &C::timeout,
+                      {std::chrono::milliseconds(100), std::chrono::minutes(10)},
+                      "a post that takes longer fails (and is retried)", "30s"),
+      },
+      [](C& c, const std::string& path, Context& ctx) {
+        if (c.apikey.empty()) fail(join(path, "apikey"), "the write API key is required");
+        for (const auto& [meter, node] : c.nodes) {
+          if (ctx.meter(meter) == nullptr)
+            fail(join(join(path, "nodes"), meter), "no meter is named '" + meter + "'");
+        }
+        c.first_meter = ctx.meters.empty() ? "" : ctx.meters.front().name;
+      }};
+  return t;
 }
 
 }  // namespace kamstrup::sinks

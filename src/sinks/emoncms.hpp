@@ -8,8 +8,9 @@
 //   registers are left out, and a poll without any number sends nothing).
 // - time: the poll's read time in Unix seconds (emoncms' resolution), so a replayed backlog
 //   lands at the time it was read, not the time it arrived.
-// - node: `node` for a single meter, "<node>_<meter>" when several meters share the output
-//   (per_meter_node; the daemon sets it when more than one meter is configured).
+// - node: explicit per meter in `nodes`; otherwise the first configured meter's inputs go to
+//   `node` (as they always did for a single meter) and every other meter's to "<node>_<meter>",
+//   so adding a meter never renames another's inputs.
 // - Accepted = HTTP 200 and the body "ok" (input/post) or {"success": true}; emoncms reports
 //   errors as HTTP 200 with another body ("Error: ...", {"success": false, ...}), which
 //   becomes a SinkError with that body (retried). An HTTP 4xx that refuses the data
@@ -20,19 +21,24 @@
 #include <chrono>
 #include <string>
 
+#include "config/keys.hpp"
 #include "sinks/http_client.hpp"
 #include "sinks/sink.hpp"
 
 namespace kamstrup::sinks {
 
-// Same field names as daemon::EmoncmsSection, plus per_meter_node (from the meter count).
+// The `emoncms:` section.
 struct EmoncmsConfig {
   std::string url;  // e.g. http://emonpi.local/emoncms (the input/post path is appended)
-  std::string apikey;
+  config::Secret apikey;
   std::string node = "kamstrup";
-  bool per_meter_node = true;  // node "<node>_<meter>"; false: just "<node>" (one meter)
+  std::vector<std::pair<std::string, std::string>> nodes;  // meter -> node, explicit
+  std::string first_meter;  // derived: the first configured meter (gets `node` itself)
   std::chrono::milliseconds timeout{10000};
+  bool operator==(const EmoncmsConfig&) const = default;
 };
+
+const config::Table<EmoncmsConfig>& emoncms_keys();
 
 class EmoncmsSink : public Sink {
  public:

@@ -315,4 +315,42 @@ void ExecSink::run_one(const store::Poll& poll) {
   throw SinkError(where + what + (line.empty() ? std::string(" (no stderr output)") : ": " + line));
 }
 
+const config::Table<ExecConfig>& exec_keys() {
+  using C = ExecConfig;
+  using namespace config;
+  static const Table<C> t{
+      "exec",
+      "Runs a command once per poll, the poll as JSON on stdin and `KAMSTRUP_METER`, "
+      "`KAMSTRUP_TIME`, `KAMSTRUP_<REGISTER>` (and `_UNIT`) in its environment. A non-zero exit is "
+      "a failed delivery that is retried.",
+      {
+          required(custom<C>(
+              {"command", KeyKind::List,
+               "a list of arguments (run directly), or one string run by `/bin/sh -c`",
+               "[/usr/local/bin/on-reading, --verbose]", true, ""},
+              [](const Node& n, const std::string& path, C& out, Context&) {
+                out.command.clear();
+                if (n.is_scalar() && !n.scalar.empty()) {
+                  out.command = {"/bin/sh", "-c", n.scalar};
+                } else if (n.is_sequence() && !n.items.empty()) {
+                  for (std::size_t i = 0; i < n.items.size(); ++i)
+                    out.command.push_back(scalar(n.items[i], index(path, i), "an argument"));
+                  if (out.command.front().empty()) fail(index(path, 0), "the program is empty");
+                } else {
+                  fail(path, "expected a command line or a list of arguments");
+                }
+              },
+              [](const C& c) {
+                std::vector<Node> items;
+                for (const auto& a : c.command) items.push_back(Node::text(a));
+                return Node::list(std::move(items));
+              })),
+          duration<C>("timeout", &C::timeout,
+                      {std::chrono::milliseconds(100), std::chrono::hours(1)},
+                      "a command still running after this is killed (and the poll retried)", "30s"),
+      },
+      {}};
+  return t;
+}
+
 }  // namespace kamstrup::sinks

@@ -24,15 +24,19 @@
 #include <utility>
 #include <vector>
 
+#include "config/keys.hpp"
 #include "sinks/sink.hpp"
 
 namespace kamstrup::sinks {
 
-// Same field names as daemon::ExecConfig.
+// The `exec:` section.
 struct ExecConfig {
   std::vector<std::string> command;  // argv
   std::chrono::milliseconds timeout{10000};
+  bool operator==(const ExecConfig&) const = default;
 };
+
+const config::Table<ExecConfig>& exec_keys();
 
 class ExecSink : public Sink {
  public:

@@ -156,4 +156,25 @@ void FileSink::deliver(std::span<const store::Poll> polls) {
   }
 }
 
+const config::Table<FileOutputConfig>& file_keys() {
+  using C = FileOutputConfig;
+  using namespace config;
+  static const Table<C> t{
+      "files[]",
+      "Each entry appends every poll to a file, flushed to disk per delivery and reopened after "
+      "log rotation. Two entries cannot write one file.",
+      {
+          required(file_path<C>("path", &C::path, PathRule::FileInExistingDir,
+                                "the file (its directory must exist)",
+                                "/var/lib/kamstrup/readings.jsonl")),
+          choice<C, std::string>("format", &C::format, {{"jsonl", "jsonl"}, {"csv", "csv"}},
+                                 "`jsonl` (one JSON object per poll, docs/formats.md) or `csv` "
+                                 "(one row per register)"),
+      },
+      [](C& c, const std::string& path, Context& ctx) {
+        ctx.claim_file(c.path, join(path, "path"));
+      }};
+  return t;
+}
+
 }  // namespace kamstrup::sinks

@@ -20,15 +20,19 @@
 
 #include <string>
 
+#include "config/keys.hpp"
 #include "sinks/sink.hpp"
 
 namespace kamstrup::sinks {
 
-// Same field names as daemon::FileOutputConfig.
+// One entry of the `files:` list.
 struct FileOutputConfig {
   std::string path;
   std::string format = "jsonl";  // jsonl | csv
+  bool operator==(const FileOutputConfig&) const = default;
 };
+
+const config::Table<FileOutputConfig>& file_keys();
 
 class FileSink : public Sink {
  public:

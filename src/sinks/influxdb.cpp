@@ -115,9 +115,9 @@ void InfluxSink::deliver(std::span<const store::Poll> polls) {
   std::vector<std::string> headers = {"Content-Type: text/plain; charset=utf-8"};
   std::optional<http::BasicAuth> auth;
   if (!cfg_.bucket.empty()) {
-    headers.push_back("Authorization: Token " + cfg_.token);
+    headers.push_back("Authorization: Token " + cfg_.token.value);
   } else if (!cfg_.username.empty()) {
-    auth = http::BasicAuth{cfg_.username, cfg_.password};
+    auth = http::BasicAuth{cfg_.username, cfg_.password.value};
   }
 
   for (std::size_t start = 0; start < polls.size(); start += cfg_.batch) {
@@ -147,6 +147,46 @@ void InfluxSink::deliver(std::span<const store::Poll> polls) {
       throw SinkRejected(what + " (the server rejected the data): " + http::body_excerpt(r.body));
     throw SinkError(what + ": " + http::body_excerpt(r.body));
   }
+}
+
+const config::Table<InfluxConfig>& influx_keys() {
+  using C = InfluxConfig;
+  using namespace config;
+  static const Table<C> t{
+      "influxdb",
+      "InfluxDB 1 (`database`) or 2 (`org`, `bucket`, `token`), line protocol over HTTP. The read "
+      "time is each point's timestamp, so a replay after an outage is idempotent.",
+      {
+          url<C>("url", &C::url, {"http", "https"}, "the server", "https://influx.example:8086"),
+          text<C>("database", &C::database, "InfluxDB 1: the database", "kamstrup"),
+          text<C>("username", &C::username, "InfluxDB 1: user (HTTP basic auth)", "writer"),
+          secret<C>("password", &C::password, "InfluxDB 1: password"),
+          text<C>("org", &C::org, "InfluxDB 2: organisation", "home"),
+          text<C>("bucket", &C::bucket, "InfluxDB 2: bucket", "heat"),
+          secret<C>("token", &C::token, "InfluxDB 2: API token with write access"),
+          text<C>("measurement", &C::measurement, "measurement name", "district_heating",
+                  [](const std::string& v, const std::string& path) {
+                    if (v.empty()) fail(path, "must not be empty");
+                  }),
+          integer<C>("batch", &C::batch, 1, 100000, "polls per write request", "50"),
+          duration<C>("timeout", &C::timeout,
+                      {std::chrono::milliseconds(100), std::chrono::minutes(10)},
+                      "a write that takes longer fails (and is retried)", "30s"),
+      },
+      [](C& c, const std::string& path, Context&) {
+        const bool v1 = !c.database.empty();
+        const bool v2 = !c.bucket.empty() || !c.org.empty() || !c.token.empty();
+        if (v1 && v2)
+          fail(path,
+               "give either database (InfluxDB 1) or org, bucket and token (InfluxDB 2), not both");
+        if (!v1 && !v2)
+          fail(path, "needs database (InfluxDB 1) or org, bucket and token (InfluxDB 2)");
+        if (v2 && (c.org.empty() || c.bucket.empty() || c.token.empty()))
+          fail(path, "InfluxDB 2 needs all of org, bucket and token");
+        if (v1 && c.password.source != Secret::Source::None && c.username.empty())
+          fail(join(path, "password"), "a password needs a username");
+      }};
+  return t;
 }
 
 }  // namespace kamstrup::sinks

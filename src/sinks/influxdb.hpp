@@ -28,22 +28,28 @@
 #include <map>
 #include <string>
 
+#include "config/keys.hpp"
 #include "sinks/http_client.hpp"
 #include "sinks/sink.hpp"
 
 namespace kamstrup::sinks {
 
-// Same field names as daemon::InfluxSection. API version: `bucket` set → 2.x (org, bucket,
-// token); otherwise 1.x (database, optional username/password as HTTP basic auth).
+// The `influxdb:` section. API version: `bucket` set → 2.x (org, bucket, token); otherwise 1.x
+// (database, optional username/password as HTTP basic auth).
 struct InfluxConfig {
   std::string url = "http://127.0.0.1:8086";
-  std::string database;            // v1
-  std::string username, password;  // v1 (optional)
-  std::string org, bucket, token;  // v2
+  std::string database;  // v1
+  std::string username;  // v1 (optional)
+  config::Secret password;
+  std::string org, bucket;  // v2
+  config::Secret token;
   std::string measurement = "kamstrup";
   std::size_t batch = 500;  // polls per request; 0 = 1
   std::chrono::milliseconds timeout{10000};
+  bool operator==(const InfluxConfig&) const = default;
 };
+
+const config::Table<InfluxConfig>& influx_keys();
 
 class InfluxSink : public Sink {
  public:

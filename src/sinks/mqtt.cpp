@@ -205,53 +205,13 @@ struct Endpoint {
 };
 
 Endpoint parse_url(const std::string& url) {
+  auto u = config::parse_url(url, "mqtt.url", {"mqtt", "mqtts"});
+  if (!u.path.empty() && u.path != "/") config::fail("mqtt.url", "no path after the broker's port");
+  if (!u.userinfo.empty()) config::fail("mqtt.url", "give username and password as keys");
   Endpoint ep;
-  std::string_view rest = url;
-  if (rest.starts_with("mqtt://")) {
-    rest.remove_prefix(7);
-    ep.port = 1883;
-  } else if (rest.starts_with("mqtts://")) {
-    rest.remove_prefix(8);
-    ep.tls = true;
-    ep.port = 8883;
-  } else {
-    throw std::invalid_argument("mqtt url '" + url +
-                                "': expected mqtt://host[:port] or mqtts://host[:port]");
-  }
-  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  std::string_view port_text;
-  if (rest.starts_with("[")) {
-    const auto close = rest.find(']');
-    if (close == std::string_view::npos)
-      throw std::invalid_argument("mqtt url '" + url + "': no ']'");
-    ep.host = std::string(rest.substr(1, close - 1));
-    rest.remove_prefix(close + 1);
-    if (rest.starts_with(":")) {
-      port_text = rest.substr(1);
-    } else if (!rest.empty()) {
-      throw std::invalid_argument("mqtt url '" + url + "': unexpected '" + std::string(rest) + "'");
-    }
-  } else {
-    const auto colon = rest.find(':');
-    ep.host = std::string(rest.substr(0, colon));
-    if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
-  }
-  if (ep.host.empty() || ep.host.find_first_of("/@?# ") != std::string::npos) {
-    throw std::invalid_argument("mqtt url '" + url + "': bad host");
-  }
-  if (!port_text.empty() || rest.ends_with(":")) {
-    int port = 0;
-    for (char c : port_text) {
-      if (c < '0' || c > '9' || port > 65535) {
-        throw std::invalid_argument("mqtt url '" + url + "': bad port");
-      }
-      port = port * 10 + (c - '0');
-    }
-    if (port_text.empty() || port < 1 || port > 65535) {
-      throw std::invalid_argument("mqtt url '" + url + "': bad port");
-    }
-    ep.port = port;
-  }
+  ep.tls = u.scheme == "mqtts";
+  ep.host = u.host;
+  ep.port = u.port != 0 ? u.port : (ep.tls ? 8883 : 1883);
   return ep;
 }
 
@@ -363,7 +323,7 @@ struct MqttSink::Impl {
 
   explicit Impl(MqttConfig c) : cfg(std::move(c)) {
     ep = parse_url(cfg.url);
-    validate();
+    sinks::validate(cfg);
     status_topic = cfg.base_topic + "/status";
     if (cfg.client_id.empty()) {
       char host[256] = {};
@@ -390,34 +350,6 @@ struct MqttSink::Impl {
   Impl(const Impl&) = delete;
   Impl& operator=(const Impl&) = delete;
 
-  void validate() const {
-    auto bad = [](const std::string& what) { throw std::invalid_argument("mqtt: " + what); };
-    if (cfg.qos < 0 || cfg.qos > 2) bad("qos must be 0, 1 or 2");
-    if (cfg.energy_unit != "" && cfg.energy_unit != "kWh" && cfg.energy_unit != "MWh") {
-      bad("energy_unit must be \"\", \"kWh\" or \"MWh\" (not '" + cfg.energy_unit + "')");
-    }
-    if (cfg.base_topic.empty() || cfg.base_topic.find_first_of("+#") != std::string::npos) {
-      bad("base_topic must be a topic without wildcards");
-    }
-    if (cfg.homeassistant && (cfg.discovery_prefix.empty() ||
-                              cfg.discovery_prefix.find_first_of("+#") != std::string::npos)) {
-      bad("discovery_prefix must be a topic without wildcards");
-    }
-    if (!cfg.password.empty() && cfg.username.empty()) bad("a password needs a username");
-    if (!ep.tls && (!cfg.ca_file.empty() || !cfg.cert_file.empty() || !cfg.key_file.empty())) {
-      bad("ca_file/cert_file/key_file need an mqtts:// url");
-    }
-    if (cfg.cert_file.empty() != cfg.key_file.empty()) bad("cert_file and key_file go together");
-    if (cfg.keepalive < std::chrono::seconds(5) || cfg.keepalive > std::chrono::seconds(65535)) {
-      bad("keepalive must be 5..65535 s");
-    }
-    if (cfg.timeout <= std::chrono::milliseconds(0)) bad("timeout must be positive");
-    if (cfg.reconnect_min <= std::chrono::milliseconds(0) ||
-        cfg.reconnect_max < cfg.reconnect_min) {
-      bad("reconnect_min must be positive and at most reconnect_max");
-    }
-  }
-
   void setup() {
     // We run mosquitto_loop() on our own thread; publish() from other threads only queues.
     mosquitto_threaded_set(mosq, true);
@@ -428,7 +360,7 @@ struct MqttSink::Impl {
     mosquitto_log_callback_set(mosq, &Impl::on_log);
     if (!cfg.username.empty()) {
       const int rc = mosquitto_username_pw_set(
-          mosq, cfg.username.c_str(), cfg.password.empty() ? nullptr : cfg.password.c_str());
+          mosq, cfg.username.c_str(), cfg.password.empty() ? nullptr : cfg.password.value.c_str());
       if (rc != MOSQ_ERR_SUCCESS) throw std::invalid_argument("mqtt: bad username/password");
     }
     const std::string offline = "offline";
@@ -974,6 +906,81 @@ void MqttSink::meter_online(const std::string& meter, bool online) {
 
 void MqttSink::close() {
   impl_->close();
+}
+
+void validate(const MqttConfig& cfg) {
+  auto bad = [](const std::string& key, const std::string& what) {
+    config::fail("mqtt." + key, what);
+  };
+  const Endpoint ep = parse_url(cfg.url);
+  if (cfg.qos < 0 || cfg.qos > 2) bad("qos", "must be 0, 1 or 2");
+  if (cfg.energy_unit != "" && cfg.energy_unit != "kWh" && cfg.energy_unit != "MWh")
+    bad("energy_unit", "expected kWh or MWh, got '" + cfg.energy_unit + "'");
+  if (cfg.base_topic.empty() || cfg.base_topic.find_first_of("+#") != std::string::npos)
+    bad("base_topic", "must be a topic without wildcards (# +)");
+  if (cfg.homeassistant && (cfg.discovery_prefix.empty() ||
+                            cfg.discovery_prefix.find_first_of("+#") != std::string::npos))
+    bad("discovery_prefix", "must be a topic without wildcards (# +)");
+  if (!cfg.password.empty() && cfg.username.empty()) bad("password", "a password needs a username");
+  if (!ep.tls && (!cfg.ca_file.empty() || !cfg.cert_file.empty() || !cfg.key_file.empty()))
+    bad(!cfg.ca_file.empty() ? "ca_file" : "cert_file", "TLS files need an mqtts:// url");
+  if (cfg.cert_file.empty() != cfg.key_file.empty())
+    bad(cfg.cert_file.empty() ? "key_file" : "cert_file", "cert_file and key_file go together");
+  if (cfg.keepalive < std::chrono::seconds(5) || cfg.keepalive > std::chrono::seconds(65535))
+    bad("keepalive", "must be 5s..65535s");
+  if (cfg.timeout <= std::chrono::milliseconds(0)) bad("timeout", "must be positive");
+  if (cfg.reconnect_min <= std::chrono::milliseconds(0) || cfg.reconnect_max < cfg.reconnect_min)
+    bad("reconnect_min", "must be positive and at most reconnect_max");
+}
+
+const config::Table<MqttConfig>& mqtt_keys() {
+  using C = MqttConfig;
+  using namespace config;
+  static const Table<C> t{
+      "mqtt",
+      "MQTT broker (libmosquitto), with Home Assistant discovery. Topics: "
+      "`<base_topic>/<meter>/<register>` (plain value, retained), `<base_topic>/<meter>/state` "
+      "(one JSON object per poll, docs/formats.md), `<base_topic>/<meter>/availability`, and "
+      "`<base_topic>/status` (the connection's will).",
+      {
+          url<C>("url", &C::url, {"mqtt", "mqtts"}, "`mqtts://` for TLS (port 8883 by default)",
+                 "mqtts://broker.example:8883"),
+          text<C>("username", &C::username, "MQTT user name", "kamstrup"),
+          secret<C>("password", &C::password, "needs `username`"),
+          text<C>("client_id", &C::client_id,
+                  "unique on the broker (a second client with this id disconnects the first); "
+                  "empty = `kamstrup-<hostname>`",
+                  "kamstrup-cellar"),
+          text<C>("base_topic", &C::base_topic, "root of every topic except discovery",
+                  "home/heat"),
+          boolean<C>("retain", &C::retain, "retain the per-register topics"),
+          integer<C>("qos", &C::qos, 0, 2, "QoS of every publication", "2"),
+          boolean<C>("homeassistant", &C::homeassistant,
+                     "publish Home Assistant MQTT discovery: one device per meter"),
+          text<C>("discovery_prefix", &C::discovery_prefix, "Home Assistant's discovery prefix",
+                  "ha"),
+          choice<C, std::string>("energy_unit", &C::energy_unit, {{"kWh", "kWh"}, {"MWh", "MWh"}},
+                                 "convert energy registers exactly for the Energy dashboard "
+                                 "(only between Wh, kWh, MWh and GWh); unset = the meter's unit"),
+          file_path<C>("ca_file", &C::ca_file, PathRule::ExistingFile,
+                       "CA certificate(s) for the broker's certificate; unset = the system's",
+                       "/etc/ssl/certs/ca-certificates.crt"),
+          file_path<C>("cert_file", &C::cert_file, PathRule::ExistingFile,
+                       "client certificate (with `key_file`)", "/etc/kamstrup/client.crt"),
+          file_path<C>("key_file", &C::key_file, PathRule::ExistingFile,
+                       "client key (with `cert_file`)", "/etc/kamstrup/client.key"),
+          boolean<C>("tls_insecure", &C::tls_insecure,
+                     "skip the check that the certificate names the host (the chain is still "
+                     "verified)"),
+          duration<C>("keepalive", &C::keepalive,
+                      {std::chrono::seconds(5), std::chrono::seconds(65535)}, "MQTT keepalive",
+                      "30s"),
+          duration<C>("timeout", &C::timeout,
+                      {std::chrono::milliseconds(100), std::chrono::minutes(10)},
+                      "a delivery fails when the broker acknowledges nothing for this long", "20s"),
+      },
+      [](C& c, const std::string&, Context&) { validate(c); }};
+  return t;
 }
 
 }  // namespace kamstrup::sinks

@@ -36,6 +36,7 @@
 #include <string>
 #include <string_view>
 
+#include "config/keys.hpp"
 #include "sinks/sink.hpp"
 #include "store/store.hpp"
 
@@ -44,10 +45,10 @@ namespace kamstrup::sinks {
 struct MqttConfig {
   // Broker: mqtt://host[:port] (plain, default port 1883) or mqtts://host[:port] (TLS, 8883).
   // IPv6 literals in brackets: mqtt://[::1]:1883.
-  std::string url = "mqtt://localhost:1883";
+  std::string url = "mqtt://127.0.0.1:1883";
   // Credentials (MQTT CONNECT). A password needs a username. Prefer mqtts:// when set.
   std::string username;
-  std::string password;
+  config::Secret password;
   // MQTT client id; "" = "kamstrup-<hostname>". Must be unique on the broker: a second client
   // with the same id disconnects the first.
   std::string client_id;
@@ -85,7 +86,13 @@ struct MqttConfig {
   // id and keep disconnecting each other).
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
+  bool operator==(const MqttConfig&) const = default;
 };
+
+// The `mqtt:` section of the configuration file (parsing, checks, dump, docs).
+const config::Table<MqttConfig>& mqtt_keys();
+// What the constructor refuses, without connecting: std::invalid_argument naming the field.
+void validate(const MqttConfig& config);
 
 class MqttSink : public Sink {
  public:

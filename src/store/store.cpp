@@ -637,4 +637,28 @@ std::string Store::integrity_check() const {
   return impl_->d.pragma_text("PRAGMA integrity_check");
 }
 
+const config::Table<StoreConfig>& store_keys() {
+  using C = StoreConfig;
+  using namespace config;
+  static const Table<C> t{
+      "store",
+      "The SQLite history (WAL): every reading with meter, register, exact decimal text, unit "
+      "and UTC time. Always on: outputs deliver from it.",
+      {
+          file_path<C>("path", &C::path, PathRule::FileInExistingDir,
+                       "the database file; its directory must exist",
+                       "/var/lib/kamstrup/kamstrup.db"),
+          duration<C>("retention", &C::retention,
+                      {std::chrono::hours(1), std::chrono::hours(24 * 365 * 100),
+                       std::chrono::seconds(1), true},
+                      "readings older than this are deleted hourly (`0s` keeps everything). An "
+                      "output that is down longer than this loses the oldest part of its backlog",
+                      "730d"),
+      },
+      [](C& c, const std::string& path, Context& ctx) {
+        ctx.claim_file(c.path, join(path, "path"));
+      }};
+  return t;
+}
+
 }  // namespace kamstrup::store

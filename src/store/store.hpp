@@ -6,6 +6,7 @@
 // output's delivery thread reads and moves its cursor); calls are serialised internally.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -14,7 +15,17 @@
 #include <string>
 #include <vector>
 
+#include "config/keys.hpp"
+
 namespace kamstrup::store {
+
+// The `store:` section of the configuration file.
+struct StoreConfig {
+  std::string path = "kamstrup.db";
+  std::chrono::milliseconds retention{std::chrono::hours(24 * 365)};  // 0 = keep forever
+  bool operator==(const StoreConfig&) const = default;
+};
+const config::Table<StoreConfig>& store_keys();
 
 class StoreError : public std::runtime_error {
  public:

@@ -420,7 +420,7 @@ TEST(InfluxV2, WritesBatchesWithTokenAuth) {
   c.url = rec.url();
   c.org = "my org";
   c.bucket = "heat&co";
-  c.token = "s3cr3t-token";
+  c.token = kamstrup::config::Secret::of("s3cr3t-token");
   c.measurement = "meters";
   c.batch = 2;
   InfluxSink sink(c);
@@ -467,11 +467,11 @@ TEST(HttpSinks, RefusedDataIsRejectedAndEverythingElseRetried) {
   InfluxSink influx(v1_config(rec.url()));
   DomoticzConfig dc;
   dc.url = rec.url();
-  dc.devices = {{"heat", {{"heat_energy", 7}}}};
+  dc.devices = {{"heat", "heat_energy", 7, kamstrup::sinks::DomoticzType::Custom, ""}};
   DomoticzSink domoticz(dc);
   EmoncmsConfig ec;
   ec.url = rec.url();
-  ec.apikey = "k";
+  ec.apikey = kamstrup::config::Secret::of("k");
   EmoncmsSink emoncms(ec);
   for (kamstrup::sinks::Sink* s :
        std::initializer_list<kamstrup::sinks::Sink*>{&influx, &domoticz, &emoncms}) {
@@ -494,7 +494,7 @@ TEST(InfluxV2, ErrorStatusesAreSinkErrorsWithTheBody) {
   c.url = rec.url();
   c.org = "o";
   c.bucket = "b";
-  c.token = "t";
+  c.token = kamstrup::config::Secret::of("t");
   InfluxSink sink(c);
 
   rec.answer(400, R"({"code":"invalid","message":"unable to parse 'x'"})");
@@ -527,7 +527,7 @@ TEST(InfluxV1Recorded, BasicAuthAndPath) {
   c.url = rec.url();
   c.database = "k db";
   c.username = "writer";
-  c.password = "pa:ss";
+  c.password = kamstrup::config::Secret::of("pa:ss");
   InfluxSink sink(c);
   deliver(sink, {cool_poll()});
   auto reqs = rec.requests();
@@ -563,9 +563,11 @@ DomoticzConfig domoticz_config(const Recorder& rec) {
   DomoticzConfig c;
   c.url = rec.url();
   c.username = "admin";
-  c.password = "s3cret";
-  c.devices = {{"heat", {{"heat_energy", 12}, {"temp1", 14}, {"clock", 15}}},
-               {"cool", {{"heat_energy", 20}}}};
+  c.password = kamstrup::config::Secret::of("s3cret");
+  c.devices = {{"heat", "heat_energy", 12, kamstrup::sinks::DomoticzType::Custom, ""},
+               {"heat", "temp1", 14, kamstrup::sinks::DomoticzType::Custom, ""},
+               {"heat", "clock", 15, kamstrup::sinks::DomoticzType::Custom, ""},
+               {"cool", "heat_energy", 20, kamstrup::sinks::DomoticzType::Custom, ""}};
   return c;
 }
 const char* kDomoticzOk = R"({ "status" : "OK", "title" : "Update Device" })";
@@ -656,7 +658,7 @@ namespace {
 EmoncmsConfig emoncms_config(const Recorder& rec) {
   EmoncmsConfig c;
   c.url = rec.url() + "/emoncms/";
-  c.apikey = "KEY123";
+  c.apikey = kamstrup::config::Secret::of("KEY123");
   c.node = "kamstrup";
   return c;
 }
@@ -689,7 +691,7 @@ TEST(Emoncms, SingleMeterUsesThePlainNodeAndJsonSuccessIsAccepted) {
   Recorder rec;
   rec.answer(200, R"({"success": true})");
   EmoncmsConfig c = emoncms_config(rec);
-  c.per_meter_node = false;
+  c.first_meter = "heat";
   EmoncmsSink sink(c);
   deliver(sink, {heat_poll()});
   auto reqs = rec.requests();

@@ -425,7 +425,8 @@ TEST(MqttConfigCheck, RejectsBadSettings) {
   EXPECT_THROW(make([](MqttConfig& c) { c.energy_unit = "GJ"; }), std::invalid_argument);
   EXPECT_THROW(make([](MqttConfig& c) { c.qos = 3; }), std::invalid_argument);
   EXPECT_THROW(make([](MqttConfig& c) { c.base_topic = "a/#"; }), std::invalid_argument);
-  EXPECT_THROW(make([](MqttConfig& c) { c.password = "x"; }), std::invalid_argument);
+  EXPECT_THROW(make([](MqttConfig& c) { c.password = kamstrup::config::Secret::of("x"); }),
+               std::invalid_argument);
   EXPECT_THROW(make([](MqttConfig& c) { c.ca_file = "/etc/hostname"; }), std::invalid_argument);
   EXPECT_THROW(make([](MqttConfig& c) {
                  c.url = "mqtts://127.0.0.1:1";
@@ -893,7 +894,7 @@ class MqttTlsTest : public ::testing::Test {
     c.url = "mqtts://127.0.0.1:" + std::to_string(port);
     c.ca_file = pki("ca.crt");
     c.username = "kamstrup";
-    c.password = "s3cret pass";
+    c.password = kamstrup::config::Secret::of("s3cret pass");
     return c;
   }
 
@@ -922,7 +923,7 @@ TEST_F(MqttTlsTest, VerifiedCaAndPasswordDeliver) {
 TEST_F(MqttTlsTest, WrongPasswordIsASinkError) {
   auto broker = tls_broker();
   MqttConfig c = tls_config(broker->port());
-  c.password = "wrong";
+  c.password = kamstrup::config::Secret::of("wrong");
   MqttSink sink(c);
   const store::Poll p = sample_poll();
   try {
