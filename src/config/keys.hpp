@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -155,8 +156,10 @@ Key<T> boolean(std::string name, bool T::*field, std::string doc) {
     if (const Node* n = m.find(name)) out.*field = parse_bool(*n, join(p, name));
   };
   k.dump = [field](const T& c) { return Node::text(c.*field ? "true" : "false"); };
-  // The example is the opposite of the default (set by the table's user via T{}).
-  k.meta.example = (T{}.*field) ? "false" : "true";
+  // The example is the opposite of the default. On the heap: a T{} on the stack here makes
+  // g++ 12 at -O3 warn (-Wmaybe-uninitialized, a false positive) in its destructor.
+  const auto defaults = std::make_unique<T>();
+  k.meta.example = ((*defaults).*field) ? "false" : "true";
   return k;
 }
 
@@ -417,8 +420,9 @@ std::string markdown_rows(const std::vector<Meta>& rows, const std::vector<std::
 template <class T>
 std::string markdown(const Table<T>& t) {
   std::vector<Meta> rows;
-  std::vector<std::string> defaults;  // the column's Markdown
-  const T def{};
+  std::vector<std::string> defaults;           // the column's Markdown
+  const auto def_ptr = std::make_unique<T>();  // see boolean() for why not on the stack
+  const T& def = *def_ptr;
   for (const auto& k : t.keys) {
     rows.push_back(k.meta);
     std::string d = k.meta.default_doc;  // written by the row's author, shown as it is

@@ -109,9 +109,14 @@ std::string sw_revision_text(std::uint16_t raw) {
   if (letter >= 1 && letter <= 26) {
     s.push_back(static_cast<char>('A' + letter - 1));
   } else {
-    s = "?" + std::to_string(letter) + ".";
+    // Appended piece by piece: g++ 12 at -O3 warns (-Wrestrict, a false positive) about
+    // "?" + std::string.
+    s = "?";
+    s += std::to_string(letter);
+    s += '.';
   }
-  return s + std::to_string(number);
+  s += std::to_string(number);
+  return s;
 }
 
 Result<RegisterValue> decode_value(std::uint8_t unit_code, std::uint8_t siex,

@@ -148,7 +148,9 @@ IecItem make_iec_item(std::string code, const kmp::Decimal& number, std::string 
   const int decimals = number.exponent < 0 ? -number.exponent : 0;
   std::string digits = kmp::uint128_to_string(digits_at(number, decimals));
   if (digits.size() < width) digits.insert(0, width - digits.size(), '0');
-  if (decimals > 0) digits.insert(digits.size() - static_cast<std::size_t>(decimals), ",");
+  // One char, not the string ",": g++ 12 at -O3 warns (-Wrestrict, a false positive) about
+  // inserting a C string.
+  if (decimals > 0) digits.insert(digits.size() - static_cast<std::size_t>(decimals), 1, ',');
   it.value_text = digits;
   it.number = parse_number(it.value_text);
   return it;
