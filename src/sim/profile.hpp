@@ -6,6 +6,8 @@
 //   multical403  heat meter, 1200 8N2, energy MWh exp -3 (default)
 //   multical602  heat meter, 1200 8N2, energy GJ exp -2
 //   kamstrup382  electricity meter, 9600 8N1
+//   multical21   water meter (MULTICAL 21 / flowIQ 2200), 1200 8N2: volume m³, flow l/h, water
+//                and meter temperature, info code, battery days; no heat registers, no logger
 //   multical66c  pre-KMP heat meter: /#1-/#D at 300 7E2 answered at 1200, IEC readout at 300;
 //                program number 0044119 (4-4-119: MWh 3 decimals)
 //   multical401  pre-KMP heat meter: IEC readout (waits for ACK 000) and /#1 (8-digit fields),
