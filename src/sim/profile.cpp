@@ -219,12 +219,12 @@ Profile kamstrup382() {
 }
 
 // A KMP water meter. The registers are the ones public sources show a MULTICAL 21 answering
-// (fact sheet §4.1: volume, V1 reverse, flow, water and meter temperature, info code,
+// (docs/protocol.md §4.1: volume, V1 reverse, flow, water and meter temperature, info code,
 // clock) plus battery days left, seen on its successor flowIQ 2200 (NoB 2 as in that capture),
 // and the hour counter and date every KMP meter has. Invented, as no source shows them: the
 // meter type and serial, the units, NoB and decimals of the temperatures, the reverse volume's
 // value, and which registers the real meter lacks. No data logger (no MULTICAL 21 or flowIQ is
-// known to answer one, fact sheet §7).
+// known to answer one, docs/protocol.md §7).
 Profile multical21() {
   Profile p;
   p.name = "multical21";
