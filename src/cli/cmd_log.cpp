@@ -1,6 +1,6 @@
 // `kamstrup log`: records of the meter's own data logger (KMP 0xA0–0xA3; EXPERIMENTAL, see
 // docs/logger.md and meter/logger_session.hpp), or with `--protocol legacy` the loggers of a
-// MULTICAL 66/III/401/41 (`/#5`–`/#9`, `/#J`, fact sheet §6.2) as raw, unscaled digit fields.
+// MULTICAL 66/III/401/41 (`/#5`–`/#9`, `/#J`, docs/protocol.md §6.2) as raw, unscaled digit fields.
 #include <unistd.h>
 
 #include <algorithm>
@@ -190,7 +190,7 @@ class Printer {
 
 // ---- --protocol legacy: the /#n loggers of a MULTICAL 66/III/401/41 -------------------------
 
-// The request code of a logger name (fact sheet §6.2).
+// The request code of a logger name (docs/protocol.md §6.2).
 char legacy_code(std::string_view logger) {
   if (logger == "daily") return '6';
   if (logger == "hourly") return '7';

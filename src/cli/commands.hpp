@@ -31,6 +31,7 @@ void add_registers_command(CLI::App& app);
 void add_simulate_command(CLI::App& app);
 void add_log_command(CLI::App& app);
 void add_doctor_command(CLI::App& app);
+void add_ports_command(CLI::App& app);
 void add_history_command(CLI::App& app);
 void add_run_command(CLI::App& app);
 void add_config_command(CLI::App& app);

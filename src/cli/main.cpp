@@ -1,6 +1,6 @@
 // The `kamstrup` executable: subcommands only parse, call the layers, print.
 //
-// Built twice: `kamstrup` (the reader: read, info, scan, decode, registers, simulate) and
+// Built twice: `kamstrup` (the reader: read, info, scan, decode, registers, simulate, ports) and
 // `kamstrup-daemon` (KAMSTRUP_DAEMON_PART: run, history, config). `kamstrup run ...` execs
 // `kamstrup-daemon run ...` from the same directory, so a one-shot `kamstrup read` does not load
 // the daemon's libraries (TLS, HTTP, MQTT, SQLite: two thirds of its memory and start-up time).
@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
   kamstrup::cli::add_simulate_command(app);
   kamstrup::cli::add_log_command(app);
   kamstrup::cli::add_doctor_command(app);
+  kamstrup::cli::add_ports_command(app);
   for (const auto& [name, help] : kDaemonCommands) app.add_subcommand(name, help);
 #endif
 

@@ -211,9 +211,11 @@ std::vector<Key<MeterConfig>> meter_key_rows() {
                                           "MQTT topics and file names)");
                        })),
       required(custom<M>({"port", KeyKind::Text,
-                          "`/dev/ttyUSB0`, `/dev/serial/by-id/...`, `socket://HOST:PORT`, "
+                          "`/dev/ttyUSB0`, `/dev/serial/by-id/...` (`kamstrup ports` lists them), "
+                          "`socket://HOST:PORT`, "
                           "`rfc2217://HOST:PORT`, `usb:VID:PID[:SERIAL]`, or `sim:<profile>` "
-                          "for the built-in simulator (" +
+                          "for the built-in simulator (`sim:multical21` is a water meter without "
+                          "heat registers: list its `registers`; " +
                               [] {
                                 std::string s;
                                 for (auto p : sim::profile_names())

@@ -1,4 +1,4 @@
-// The register catalogue: one row per register (fact sheet §4). Request lists, `kamstrup
+// The register catalogue: one row per register (docs/protocol.md §4). Request lists, `kamstrup
 // registers`, JSON names, Home Assistant discovery and docs all come from this table.
 // Names are a public contract: never rename a row, only add.
 #pragma once

@@ -1,6 +1,6 @@
 // CRC-16/XMODEM as KMP uses it: poly 0x1021, init 0, no reflection, no final XOR
-// (fact sheet §2.5). Note the PyKamstrup-family "crc_1021" is the augmented form and only agrees
-// when two zero bytes are appended; this is the plain table-free form.
+// (docs/protocol.md §2.5). Note the PyKamstrup-family "crc_1021" is the augmented form and only
+// agrees when two zero bytes are appended; this is the plain table-free form.
 #pragma once
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// KMP physical and data-link layers (fact sheet §2, official doc 5512-447 §3).
+// KMP physical and data-link layers (docs/protocol.md §2, official doc 5512-447 §3).
 //
 //   to meter:    80 | DST | CID | data ... | CRC_hi CRC_lo | 0D
 //   from meter:  40 | DST | CID | data ... | CRC_hi CRC_lo | 0D

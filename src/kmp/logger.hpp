@@ -1,5 +1,5 @@
-// KMP data-logger commands (fact sheet §2.3, §2.10; official doc 5512-447 §6.3). Pure encode /
-// decode of CID + data, like messages.hpp. EXPERIMENTAL: no public capture shows a real meter
+// KMP data-logger commands (docs/protocol.md §2.3, §2.10; official doc 5512-447 §6.3). Pure encode
+// / decode of CID + data, like messages.hpp. EXPERIMENTAL: no public capture shows a real meter
 // answering these commands; everything here follows the document.
 //
 // Loggers answer on their own destination address (0x7F top module / MC801 internal logger,

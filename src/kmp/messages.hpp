@@ -1,5 +1,5 @@
-// KMP application layer (fact sheet §2.3, §3; official doc 5512-447 §6). Pure encode/decode of
-// CID + data; framing is in frame.hpp.
+// KMP application layer (docs/protocol.md §2.3, §3; official doc 5512-447 §6). Pure encode/decode
+// of CID + data; framing is in frame.hpp.
 //
 // GetRegister (0x10) request data:  n (1..8) · n × RID (16 bit BE)
 // GetRegister reply data:           per *supported* register, in request order:
@@ -129,7 +129,7 @@ std::vector<std::uint8_t> encode_type_response(std::uint16_t meter_type, std::ui
 std::vector<std::uint8_t> encode_serial_response(std::uint32_t serial,
                                                  std::uint8_t dst = kDstMeter);
 
-// A model name for GetType's meter type where a source names it (fact sheet §2.7), else "".
+// A model name for GetType's meter type where a source names it (docs/protocol.md §2.7), else "".
 std::string meter_type_name(std::uint16_t meter_type);
 
 // "F1" from 0x0601; "" for 0x0000.

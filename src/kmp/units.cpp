@@ -9,7 +9,7 @@ namespace {
 using K = UnitKind;
 
 // Index = code. 21 is W and 25 var (the Erik Jensen table's "kW"/"kvar" twins of 22/26 are a
-// propagated typo, fact sheet §3.4 CONFLICT).
+// propagated typo, docs/protocol.md §3.4, a conflict).
 constexpr std::array<UnitInfo, 75> kUnits{{
     {0, "", K::Number, false},         {1, "Wh", K::Number, false},
     {2, "kWh", K::Number, false},      {3, "MWh", K::Number, false},

@@ -1,4 +1,4 @@
-// KMP unit codes (fact sheet §3.4). Units travel with values from the wire; this is the only
+// KMP unit codes (docs/protocol.md §3.4). Units travel with values from the wire; this is the only
 // place that names them or converts between them.
 #pragma once
 

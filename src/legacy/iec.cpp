@@ -164,7 +164,7 @@ struct CodeName {
   std::string_view name;
 };
 
-// OBIS-like codes of the Kamstrup readouts (§6.5) → catalogue names.
+// OBIS-like codes of the Kamstrup readouts (docs/protocol.md §6.5) → catalogue names.
 constexpr std::array<CodeName, 13> kCodes{{
     {"0.0", -1, "customer_number"},
     {"6.8", 60, "heat_energy"},

@@ -1,4 +1,4 @@
-// IEC 62056-21 (IEC 61107) mode A readout as Kamstrup meters give it (fact sheet §6.5), pure.
+// IEC 62056-21 (IEC 61107) mode A readout as Kamstrup meters give it (docs/protocol.md §6.5), pure.
 //
 //   reader → meter   "/?!" CR LF                                  (300 baud, 7E1/7E2)
 //   meter  → reader  "/KAM 0 MC" CR LF                            identification line

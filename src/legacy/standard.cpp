@@ -176,7 +176,7 @@ Result<ProgramNumber> parse_program_number(std::string_view field) {
 
 namespace {
 
-// One row of the CCC table (§6.4): decimals per unit; -1 where the table has none.
+// One row of the CCC table (docs/protocol.md §6.4): decimals per unit; -1 where the table has none.
 struct CccRow {
   std::array<unsigned, 5> codes;  // 0 pads
   int kwh, mwh, gj, m3;

@@ -1,4 +1,4 @@
-// The legacy MULTICAL 66/III/401/41 optical protocol (fact sheet §6.1-§6.4), pure: requests,
+// The legacy MULTICAL 66/III/401/41 optical protocol (docs/protocol.md §6.1-§6.4), pure: requests,
 // a bounded line receiver, field validation, the program number ABCCC and the scale it implies,
 // and the /#1 and /#2 replies as exact values under the KMP register names.
 //
@@ -6,7 +6,7 @@
 // terminator (Kamstrup's VB example, pynuts, golles; `\r` and `\r\n` also work); the reply comes
 // at 1200 baud 7E1/7E2 as ASCII digit fields separated by spaces, each line ending with CR.
 //
-// Scale (per meter, from the program number ABCCC in field 7 of the /#2 reply, §6.4):
+// Scale (docs/protocol.md §6.4), per meter, from the program number ABCCC in field 7 of /#2:
 //   B   = energy unit: 2 GJ, 3 kWh, 4 MWh, 5 Gcal
 //   CCC = flow-sensor code; its row gives the decimals of every quantity:
 //     116 119 136 197 198 (qp 0.6-3.0)   kWh 0, MWh/Gcal 3, GJ 2; m³ 2; l/h 0;     kW 1
@@ -176,7 +176,7 @@ struct LogTable {
                                    // not documented)
   std::vector<LogRow> rows;        // in reply order (newest first on the meters seen)
 };
-// Parses the lines of a logger reply. Layouts (fact sheet §6.2):
+// Parses the lines of a logger reply. Layouts (docs/protocol.md §6.2):
 //   /#6 daily, /#7 hourly: date E1-E2 Mass1 Mass2 In-A In-B P1mid P2mid T1mid T3mid T2mid Info
 //                          (12 fields of at least 5 digits)
 //   /#8 monthly, /#9 yearly: date E1-E2 Vol1 TA2 TA3 In-A In-B then peak, Vol2, E_cold, Info

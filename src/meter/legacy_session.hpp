@@ -1,5 +1,5 @@
 // A conversation with a pre-KMP MULTICAL (66/III/401/41) over a Port, in either of its optical
-// protocols (fact sheet §6):
+// protocols (docs/protocol.md §6):
 //  - `/#n`: the request goes out at 300 baud 7E2; once it has left the wire (its length × the
 //    character time) the port switches to 1200 baud 7E1 (a 1-stop-bit receiver also takes the
 //    meter's 2-stop-bit characters), drops what arrived meanwhile (our own echo), reads the

@@ -1,6 +1,6 @@
 // Reading a KMP meter's own data logger (0xA0–0xA3, 0x9B at the logger address 0x7F) over a
 // MeterSession. EXPERIMENTAL: no public capture shows a real meter answering these commands;
-// this follows the official document (fact sheet §2.10) and is tested against the simulator.
+// this follows the official document (docs/protocol.md §2.10) and is tested against the simulator.
 //
 // Discovery. Which log id (LID) holds which logger is not documented, so the first read of a
 // session finds out: a GetEventStatus (0x9B) to the logger address tells whether a logger

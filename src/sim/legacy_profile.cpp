@@ -147,7 +147,7 @@ legacy::Scale legacy_scale(const Profile& p, const std::string& origin) {
   auto s = legacy::scale_for(*program);
   if (!s) {
     fail(origin, "program_number",
-         l.program_number + " is outside the scale table (fact sheet §6.4); give scale: too");
+         l.program_number + " is outside the scale table (docs/protocol.md §6.4); give scale: too");
   }
   return *s;
 }

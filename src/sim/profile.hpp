@@ -1,11 +1,13 @@
 // Meter profiles for the simulator: what a virtual meter answers to GetType/GetSerialNo, which
 // registers it supports (unit, NoB, exponent, initial value) and how each one moves with time.
 //
-// Built-in profiles (register layouts follow the fact sheet §3–§4 and the MC403 captures T1..T7;
+// Built-in profiles (register layouts follow docs/protocol.md §3–§4 and the MC403 captures T1..T7;
 // meter types and software revisions are synthetic, not taken from real meters):
 //   multical403  heat meter, 1200 8N2, energy MWh exp -3 (default)
 //   multical602  heat meter, 1200 8N2, energy GJ exp -2
 //   kamstrup382  electricity meter, 9600 8N1
+//   multical21   water meter (MULTICAL 21 / flowIQ 2200), 1200 8N2: volume m³, flow l/h, water
+//                and meter temperature, info code, battery days; no heat registers, no logger
 //   multical66c  pre-KMP heat meter: /#1-/#D at 300 7E2 answered at 1200, IEC readout at 300;
 //                program number 0044119 (4-4-119: MWh 3 decimals)
 //   multical401  pre-KMP heat meter: IEC readout (waits for ACK 000) and /#1 (8-digit fields),
@@ -141,7 +143,8 @@ std::optional<std::chrono::milliseconds> parse_log_period(std::string_view text)
 // A pre-KMP MULTICAL (profiles multical66c, multical401; see legacy_frontend.hpp): `/#n`
 // requests heard at `line` (300 7E2) and answered at `reply_line`, and the IEC 62056-21 mode A
 // readout (`/?!`) answered at 300 baud. KMP frames get no answer. YAML keys (top level):
-//   program_number: "0044119"   # ABCCC of /#2 (B energy unit, CCC decimals, fact sheet §6.4);
+//   program_number: "0044119"   # ABCCC of /#2 (B energy unit, CCC decimals, docs/protocol.md
+//   §6.4);
 //                               # sets the units and decimals of the registers below, keeping
 //                               # their digits (0507109: 507.109 MWh, or 5071.09 GJ on 4-2-119)
 //   scale: "energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0"   # only for a program number

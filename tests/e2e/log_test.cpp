@@ -277,7 +277,7 @@ std::string yymmdd_text(const std::string& d) {
 
 // /#8 over a pty: one request at 300 baud, the reply at 1200; every record the simulator sent
 // is printed once, oldest first, with its date and each field as the sent digits under the
-// fact sheet's column names.
+// column names of docs/protocol.md §6.2.
 TEST(LogE2E, LegacyMonthlyLoggerOfAMultical66) {
   TempDir dir;
   Sim sim(dir, 46, {"--profile", "multical66c"});

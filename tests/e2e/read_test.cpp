@@ -303,6 +303,42 @@ TEST(ReadE2E, ElectricityMeterAt9600_8N1) {
                          tx[0].at("values"));
 }
 
+// The water-meter profile: its eight registers in one frame at 1200 8N2, and the default
+// (heat) registers reported as unsupported, never as zero.
+TEST(ReadE2E, WaterMeter) {
+  TempDir dir;
+  Sim sim(dir, 21, {"--profile", "multical21", "--echo", "--noise"});
+  ASSERT_TRUE(sim.started()) << sim.diag();
+  EXPECT_EQ(sim.profile(), "multical21");
+  const RunResult r = kamstrup({"read", "--port", sim.port(), "volume", "volume_reverse", "flow",
+                                "water_temperature", "meter_temperature", "info", "hour_counter",
+                                "battery_days_left", "--json"});
+  ASSERT_EQ(r.status, 0) << describe(r) << sim.diag();
+  const auto rx = sim.rx();
+  const auto tx = sim.tx();
+  ASSERT_EQ(rx.size(), 1U) << sim.diag();
+  ASSERT_EQ(tx.size(), 1U) << sim.diag();
+  EXPECT_EQ(rx[0].at("line"), "1200 8N2");
+  expect_registers_match(r.out,
+                         {{68, "volume", "m³"},
+                          {243, "volume_reverse", "m³"},
+                          {74, "flow", "l/h"},
+                          {292, "water_temperature", "°C"},
+                          {299, "meter_temperature", "°C"},
+                          {99, "info", ""},
+                          {1004, "hour_counter", "h"},
+                          {582, "battery_days_left", "days"}},
+                         tx[0].at("values"));
+
+  const RunResult d = kamstrup({"read", "--port", sim.port(), "--json"});
+  ASSERT_EQ(d.status, 1) << describe(d) << sim.diag();
+  const Json j = parse_json(d.out);
+  EXPECT_EQ(j.at("unsupported"), Json::array({60, 86, 87, 89, 80})) << d.out;
+  std::vector<std::string> names;
+  for (const auto& reg : j.at("registers")) names.push_back(reg.at("name"));
+  EXPECT_EQ(names, (std::vector<std::string>{"volume", "flow", "hour_counter"})) << d.out;
+}
+
 TEST(ReadE2E, UnsupportedRegisterGivesExit1) {
   TempDir dir;
   Sim sim(dir, 16, {"--echo", "--noise"});

@@ -78,6 +78,7 @@ TEST(UsageE2E, EverySubcommandHasHelp) {
       {"scan", {"--port", "--json", "--timeout", "--retries", "--baud"}},
       {"decode", {"--json", "HEX"}},
       {"registers", {"--json"}},
+      {"ports", {"--json", "by-id", "by-path", "CH340", "CP210x"}},
       {"simulate",
        {"--pty", "--tcp", "--log", "--seed", "--echo", "--noise", "--asleep", "--drop", "--corrupt",
         "--profile", "--profile-file", "--count", "--baud", "--stopbits"}},

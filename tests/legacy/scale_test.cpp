@@ -1,4 +1,4 @@
-// Program number ABCCC → scale (fact sheet §6.4), and the scale text users put in the config.
+// Program number ABCCC → scale (docs/protocol.md §6.4), and the scale text users put in the config.
 #include <gtest/gtest.h>
 
 #include "legacy/standard.hpp"

@@ -18,7 +18,7 @@ kmp::RegisterResponse ask(MeterModel& m, std::vector<std::uint16_t> ids, WallClo
 }
 
 TEST(Profile, BuiltinsAreValid) {
-  ASSERT_EQ(profile_names().size(), 5U);  // + multical66c, multical401 (legacy)
+  ASSERT_EQ(profile_names().size(), 6U);  // + multical66c, multical401 (legacy)
   for (auto name : profile_names()) {
     auto p = builtin_profile(name);
     ASSERT_TRUE(p) << name;
@@ -28,6 +28,56 @@ TEST(Profile, BuiltinsAreValid) {
   EXPECT_FALSE(builtin_profile("multical999"));
   EXPECT_EQ(builtin_profile("multical403")->line.to_string(), "1200 8N2");
   EXPECT_EQ(builtin_profile("kamstrup382")->line.to_string(), "9600 8N1");
+  EXPECT_EQ(builtin_profile("multical21")->line.to_string(), "1200 8N2");
+}
+
+// The water meter: its registers with their units, none of a heat meter's, a volume that follows
+// the flow, and no data logger.
+TEST(Profile, WaterMeter) {
+  const Profile p = *builtin_profile("multical21");
+  MeterModel m(p, 7, kT0);
+  auto r = ask(m, {68, 243, 74, 292, 299, 99, 1004, 582}, kT0);
+  ASSERT_EQ(r.blocks.size(), 8U);
+  const std::pair<std::uint16_t, const char*> units[] = {{68, "m³"},  {243, "m³"},  {74, "l/h"},
+                                                         {292, "°C"}, {299, "°C"},  {99, ""},
+                                                         {1004, "h"}, {582, "days"}};
+  for (const auto& [id, unit] : units) {
+    ASSERT_NE(r.find(id), nullptr) << id;
+    ASSERT_TRUE(r.find(id)->value) << id;
+    EXPECT_EQ(r.find(id)->value->unit, unit) << id;
+  }
+  EXPECT_EQ(r.find(68)->value->number->to_string(), "312.456");
+  EXPECT_EQ(r.find(74)->value->number->to_string(), "180");
+  EXPECT_EQ(r.find(99)->value->number->to_string(), "0");
+  EXPECT_EQ(r.find(582)->value->number->to_string(), "3650");
+
+  // A heat meter's registers are not there: the reply omits them.
+  auto heat = ask(m, {60, 80, 86, 87, 89, 97, 1002}, kT0);
+  ASSERT_EQ(heat.blocks.size(), 1U);
+  EXPECT_EQ(heat.blocks[0].id, 1002);
+
+  Answer type = m.handle(from_hex("803F01058A0D"), kT0);
+  ASSERT_TRUE(type.reply);
+  EXPECT_EQ(kmp::decode_type_response(kmp::decode_frame(*type.reply).value())->meter_type,
+            p.meter_type);
+
+  // An hour at 80–400 l/h (the simulated flow's band) adds 0.080–0.400 m³, in whole litres.
+  auto later = ask(m, {68, 1004}, kT0 + 1h);
+  const auto volume = later.find(68)->value->number;
+  EXPECT_EQ(volume->exponent, -3);
+  const auto litres = static_cast<std::int64_t>(volume->mantissa) - 312'456;
+  EXPECT_GE(litres, 80) << volume->to_string();
+  EXPECT_LE(litres, 400) << volume->to_string();
+  EXPECT_EQ(later.find(1004)->value->number->to_string(), "15313");
+
+  EXPECT_FALSE(p.logger.enabled);
+  EXPECT_FALSE(m.handle(kmp::encode_get_event_status(), kT0).reply.has_value());
+
+  // YAML profiles can start from it.
+  Profile y = parse_profile_yaml("base: multical21\nregisters:\n  info: \"16\"\n", "w.yaml");
+  EXPECT_EQ(y.name, "multical21");
+  MeterModel my(y, 7, kT0);
+  EXPECT_EQ(ask(my, {99}, kT0).find(99)->value->number->to_string(), "16");
 }
 
 TEST(Profile, YamlOverrides) {

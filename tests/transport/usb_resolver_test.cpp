@@ -1,11 +1,10 @@
 // usb:VID:PID[:SERIAL] resolution against a fake sysfs laid out like the real one.
+#include "../support/fake_sysfs.hpp"
 #include "support.hpp"
 #include "transport/port.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <fstream>
 
 namespace kamstrup::transport {
 namespace {
@@ -14,58 +13,29 @@ using namespace test;
 using ::testing::HasSubstr;
 namespace fs = std::filesystem;
 
+// The shared fake tree (tests/support/fake_sysfs.hpp) with this file's shorthand.
 class FakeSysfs {
  public:
-  [[nodiscard]] std::string root() const { return dir_.path().string(); }
+  FakeSysfs() : fake_(dir_.path()) {}
+  [[nodiscard]] std::string root() const { return fake_.sys().string(); }
 
-  // A usb-serial tty (ftdi_sio, cp210x, pl2303...): the tty's device is the port node below
-  // the interface, two levels under the USB device.
   void usb_serial(const std::string& tty, const std::string& usb_dev, const std::string& vid,
                   const std::string& pid, const std::optional<std::string>& serial) {
-    const auto dev = usb_device(usb_dev, vid, pid, serial);
-    const auto port = dev / (usb_dev + ":1.0") / tty;
-    add_tty(tty, port, "../../../" + tty);
+    fake_.usb_serial(tty, usb_dev, {vid, pid, serial, "", "", "ftdi_sio"});
   }
-
-  // A cdc-acm tty (Arduino-style heads): the tty's device is the interface itself.
   void usb_acm(const std::string& tty, const std::string& usb_dev, const std::string& vid,
                const std::string& pid) {
-    const auto dev = usb_device(usb_dev, vid, pid, std::nullopt);
-    const auto iface = dev / (usb_dev + ":1.0");
-    add_tty(tty, iface, "../../../" + usb_dev + ":1.0");
+    fake_.usb_acm(tty, usb_dev, {vid, pid, std::nullopt, "", "", ""});
   }
-
   // Ttys without a USB device: a virtual console and an on-board UART.
   void non_usb() {
-    const auto vt = dir_.path() / "devices/virtual/tty/tty0";
-    fs::create_directories(vt);
-    fs::create_directories(dir_.path() / "class/tty");
-    fs::create_directory_symlink("../../devices/virtual/tty/tty0", dir_.path() / "class/tty/tty0");
-    add_tty("ttyS0", dir_.path() / "devices/platform/serial8250", "../../../serial8250");
+    fake_.virtual_console("tty0");
+    fake_.uart("ttyS0", "serial8250", "serial8250", 4);
   }
 
  private:
-  fs::path usb_device(const std::string& usb_dev, const std::string& vid, const std::string& pid,
-                      const std::optional<std::string>& serial) {
-    const auto dev = dir_.path() / "devices/pci0000:00/0000:00:14.0/usb1" / usb_dev;
-    fs::create_directories(dev);
-    std::ofstream(dev / "idVendor") << vid << "\n";
-    std::ofstream(dev / "idProduct") << pid << "\n";
-    if (serial) std::ofstream(dev / "serial") << *serial << "\n";
-    return dev;
-  }
-
-  // class/tty/<tty> -> <parent>/tty/<tty>, whose `device` link points (relatively) at parent.
-  void add_tty(const std::string& tty, const fs::path& parent, const std::string& device_link) {
-    const auto node = parent / "tty" / tty;
-    fs::create_directories(node);
-    fs::create_directory_symlink(device_link, node / "device");
-    fs::create_directories(dir_.path() / "class/tty");
-    fs::create_directory_symlink(fs::relative(node, dir_.path() / "class/tty"),
-                                 dir_.path() / "class/tty" / tty);
-  }
-
   TempDir dir_;
+  kamstrup::test::FakeSystem fake_;
 };
 
 std::string resolve_error(const std::string& spec, const FakeSysfs& sys) {
