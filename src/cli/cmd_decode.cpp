@@ -12,7 +12,7 @@ namespace kamstrup::cli {
 
 namespace {
 
-using meter::json_quote;
+using text::json_quote;
 
 // Hex digits with optional spaces; throws ExitCode(2) naming the first bad position (1-based,
 // counting characters of the joined input).

@@ -152,49 +152,12 @@ std::string format_time(std::int64_t time_ms, bool exact) {
   return out + "Z";
 }
 
-// A JSON number token per RFC 8259. The stored text is written as-is when it is one (so
-// 1267650600228229401496703205383000 stays exact); anything else becomes a string rather than
-// invalid JSON.
-bool is_json_number(std::string_view s) {
-  std::size_t i = 0;
-  auto digits = [&] {
-    std::size_t start = i;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-    return i > start;
-  };
-  if (i < s.size() && s[i] == '-') ++i;
-  if (i < s.size() && s[i] == '0') {
-    ++i;
-  } else if (!digits()) {
-    return false;
-  }
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
-    ++i;
-    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == s.size();
-}
-
 std::string json_value(const std::string& v) {
   if (v.empty()) return "null";
-  return is_json_number(v) ? v : meter::json_quote(v);
+  return text::is_decimal(v) ? v : text::json_quote(v);
 }
 
-// RFC 4180: quote a field only when it needs it.
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
+using text::csv_field;
 
 std::string id_text(std::int32_t id) {
   return id < 0 ? "" : std::to_string(id);
@@ -256,14 +219,14 @@ void print_json(const std::vector<store::HistoryRow>& rows) {
   for (std::size_t i = 0; i < rows.size(); ++i) {
     const auto& r = rows[i];
     out += i == 0 ? "\n  " : ",\n  ";
-    out += "{\"time\": " + meter::json_quote(format_time(r.time_ms, true)) +
-           ", \"meter\": " + meter::json_quote(r.meter) +
-           ", \"register\": " + meter::json_quote(r.value.name) +
+    out += "{\"time\": " + text::json_quote(format_time(r.time_ms, true)) +
+           ", \"meter\": " + text::json_quote(r.meter) +
+           ", \"register\": " + text::json_quote(r.value.name) +
            ", \"id\": " + (r.value.register_id < 0 ? "null" : std::to_string(r.value.register_id)) +
            ", \"value\": " + json_value(r.value.value) +
-           ", \"unit\": " + meter::json_quote(r.value.unit);
-    if (!r.value.text.empty()) out += ", \"text\": " + meter::json_quote(r.value.text);
-    out += ", \"source\": " + meter::json_quote(r.source) + "}";
+           ", \"unit\": " + text::json_quote(r.value.unit);
+    if (!r.value.text.empty()) out += ", \"text\": " + text::json_quote(r.value.text);
+    out += ", \"source\": " + text::json_quote(r.source) + "}";
   }
   out += rows.empty() ? "]\n" : "\n]\n";
   std::cout << out;

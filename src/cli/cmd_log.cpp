@@ -124,7 +124,7 @@ class Printer {
   void record(const meter::LogRecord& rec) {
     std::ostringstream out;
     if (f_ == Format::Json) {
-      out << "{\"time\": " << meter::json_quote(time_text(rec.time_ms, true))
+      out << "{\"time\": " << text::json_quote(time_text(rec.time_ms, true))
           << ", \"record_id\": " << rec.record_id << ", \"registers\": [";
       bool first = true;
       for (const auto& rd : rec.readings) {
@@ -136,7 +136,7 @@ class Printer {
       first = true;
       for (const auto& rd : rec.readings) {
         if (rd.value) continue;
-        out << (first ? "" : ", ") << meter::json_quote(rd.name);
+        out << (first ? "" : ", ") << text::json_quote(rd.name);
         first = false;
       }
       out << "]}\n";
@@ -145,16 +145,16 @@ class Printer {
         out << "time,record_id";
         for (const auto& rd : rec.readings) {
           out << ","
-              << meter::csv_field(rd.name + (rd.value && !rd.value->unit.empty()
-                                                 ? " [" + rd.value->unit + "]"
-                                                 : ""));
+              << text::csv_field(rd.name + (rd.value && !rd.value->unit.empty()
+                                                ? " [" + rd.value->unit + "]"
+                                                : ""));
         }
         out << "\n";
         header_ = true;
       }
       out << time_text(rec.time_ms, true) << "," << rec.record_id;
       for (const auto& rd : rec.readings)
-        out << "," << meter::csv_field(rd.value ? value_text(rd) : "");
+        out << "," << text::csv_field(rd.value ? value_text(rd) : "");
       out << "\n";
     } else {
       if (!header_) {
@@ -231,18 +231,18 @@ void print_legacy(const std::vector<std::string>& names, const std::vector<legac
   std::ostringstream out;
   if (json) {
     for (const auto& row : rows) {
-      out << "{\"date\": " << meter::json_quote(row.date)
-          << ", \"logger\": " << meter::json_quote(logger) << ", \"request\": \"/#" << code
+      out << "{\"date\": " << text::json_quote(row.date)
+          << ", \"logger\": " << text::json_quote(logger) << ", \"request\": \"/#" << code
           << "\", \"fields\": {";
       for (std::size_t i = 0; i < names.size() && i < row.fields.size(); ++i) {
-        out << (i == 0 ? "" : ", ") << meter::json_quote(names[i]) << ": "
+        out << (i == 0 ? "" : ", ") << text::json_quote(names[i]) << ": "
             << kmp::uint128_to_string(row.fields[i]);
       }
       out << "}}\n";
     }
   } else if (csv) {
     out << "date";
-    for (const auto& n : names) out << "," << meter::csv_field(n);
+    for (const auto& n : names) out << "," << text::csv_field(n);
     out << "\n";
     for (const auto& row : rows) {
       out << row.date;
@@ -296,10 +296,10 @@ void run_legacy_log(const MeterOptions& opts, const LogArgs& a) {
 
   auto fail = [&](int exit, std::string_view status, meter::Failure f, const std::string& error) {
     if (opts.json) {
-      std::cout << "{\"port\": " << meter::json_quote(opts.port)
-                << ", \"error\": " << meter::json_quote(error)
-                << ", \"status\": " << meter::json_quote(status)
-                << ", \"failure\": " << meter::json_quote(meter::failure_name(f))
+      std::cout << "{\"port\": " << text::json_quote(opts.port)
+                << ", \"error\": " << text::json_quote(error)
+                << ", \"status\": " << text::json_quote(status)
+                << ", \"failure\": " << text::json_quote(meter::failure_name(f))
                 << ", \"records\": 0}\n";
     }
     throw ExitCode(exit, error);
@@ -471,10 +471,10 @@ void run_log(const MeterOptions& opts, const LogArgs& a) {
       }
     }
     if (opts.json) {
-      std::cout << "{\"port\": " << meter::json_quote(opts.port)
-                << ", \"error\": " << meter::json_quote(result.error)
-                << ", \"status\": " << meter::json_quote(meter::log_status_name(result.status))
-                << ", \"failure\": " << meter::json_quote(meter::failure_name(result.failure))
+      std::cout << "{\"port\": " << text::json_quote(opts.port)
+                << ", \"error\": " << text::json_quote(result.error)
+                << ", \"status\": " << text::json_quote(meter::log_status_name(result.status))
+                << ", \"failure\": " << text::json_quote(meter::failure_name(result.failure))
                 << ", \"records\": " << result.records.size() << "}\n";
     }
     throw ExitCode(code, result.error);

@@ -35,9 +35,9 @@ auto guard_port(const MeterOptions& opts, F&& f) {
         "the connection to the port was lost and could not be reopened - check the link (ser2net "
         "host, cable, USB adapter) and try again.";
     if (opts.json) {
-      std::cout << "{\"port\": " << meter::json_quote(opts.port)
-                << ", \"error\": " << meter::json_quote(e.what())
-                << ", \"failure\": \"PortLost\", \"diagnosis\": " << meter::json_quote(diagnosis)
+      std::cout << "{\"port\": " << text::json_quote(opts.port)
+                << ", \"error\": " << text::json_quote(e.what())
+                << ", \"failure\": \"PortLost\", \"diagnosis\": " << text::json_quote(diagnosis)
                 << "}\n";
     }
     throw ExitCode(kExitNoAnswer, std::string(e.what()) + " (while talking to the meter on " +
@@ -330,9 +330,9 @@ void add_read_command(CLI::App& app) {
       std::cout << "name,id,value,unit,text\n";
       for (const auto& rd : result.readings) {
         if (!rd.value) continue;
-        std::cout << meter::csv_field(rd.name) << "," << (rd.id < 0 ? "" : std::to_string(rd.id))
+        std::cout << text::csv_field(rd.name) << "," << (rd.id < 0 ? "" : std::to_string(rd.id))
                   << "," << (rd.value->number ? rd.value->number->to_string() : "") << ","
-                  << meter::csv_field(rd.value->unit) << "," << meter::csv_field(rd.value->text)
+                  << text::csv_field(rd.value->unit) << "," << text::csv_field(rd.value->text)
                   << "\n";
       }
     } else {
@@ -370,15 +370,15 @@ void print_kmp_info(asio::io_context& io, transport::Port& port, const MeterOpti
   };
   std::string line = line_used.to_string();
   if (opts.json) {
-    std::cout << "{\"port\": " << meter::json_quote(opts.port)
-              << ", \"protocol\": \"kmp\", \"line\": " << meter::json_quote(line)
+    std::cout << "{\"port\": " << text::json_quote(opts.port)
+              << ", \"protocol\": \"kmp\", \"line\": " << text::json_quote(line)
               << ", \"meter_type\": " << type.type->meter_type
-              << ", \"meter_type_hex\": " << meter::json_quote(hex)
-              << ", \"model\": " << meter::json_quote(model)
-              << ", \"sw_revision\": " << meter::json_quote(type.type->sw_revision)
+              << ", \"meter_type_hex\": " << text::json_quote(hex)
+              << ", \"model\": " << text::json_quote(model)
+              << ", \"sw_revision\": " << text::json_quote(type.type->sw_revision)
               << ", \"serial\": " << (serial.serial ? std::to_string(*serial.serial) : "null")
-              << ", \"clock\": " << meter::json_quote(text_of(1002))
-              << ", \"date\": " << meter::json_quote(text_of(1003)) << "}\n";
+              << ", \"clock\": " << text::json_quote(text_of(1002))
+              << ", \"date\": " << text::json_quote(text_of(1003)) << "}\n";
   } else {
     std::cout << "protocol       KMP (" << line << ")\n"
               << "meter type     " << hex << (model.empty() ? "" : " " + model) << "\n"
@@ -424,15 +424,15 @@ void print_legacy_info(asio::io_context& io, transport::Port& port, const MeterO
   }
   const std::string title(meter::protocol_title(protocol));
   if (opts.json) {
-    std::cout << "{\"port\": " << meter::json_quote(opts.port)
-              << ", \"protocol\": " << meter::json_quote(meter::protocol_name(protocol))
-              << ", \"customer_number\": " << meter::json_quote(customer);
+    std::cout << "{\"port\": " << text::json_quote(opts.port)
+              << ", \"protocol\": " << text::json_quote(meter::protocol_name(protocol))
+              << ", \"customer_number\": " << text::json_quote(customer);
     if (protocol == meter::Protocol::Iec) {
-      std::cout << ", \"identification\": " << meter::json_quote(identification);
+      std::cout << ", \"identification\": " << text::json_quote(identification);
     } else {
-      std::cout << ", \"program_number\": " << meter::json_quote(program)
-                << ", \"scale\": " << meter::json_quote(scale)
-                << ", \"date\": " << meter::json_quote(date);
+      std::cout << ", \"program_number\": " << text::json_quote(program)
+                << ", \"scale\": " << text::json_quote(scale)
+                << ", \"date\": " << text::json_quote(date);
     }
     std::cout << "}\n";
   } else {

@@ -30,17 +30,16 @@ void add_registers_command(CLI::App& app) {
         while (start < list.size()) {
           auto end = list.find(',', start);
           if (end == std::string::npos) end = list.size();
-          fam += (fam.size() > 1 ? ", " : "") + meter::json_quote(list.substr(start, end - start));
+          fam += (fam.size() > 1 ? ", " : "") + text::json_quote(list.substr(start, end - start));
           start = end + 1;
         }
         fam += "]";
         std::cout << (first ? "\n  " : ",\n  ")
                   << "{\"id\": " << (r.id >= 0 ? std::to_string(r.id) : "null")
-                  << ", \"name\": " << meter::json_quote(r.name)
-                  << ", \"description\": " << meter::json_quote(r.description)
-                  << ", \"quantity\": " << meter::json_quote(r.quantity)
-                  << ", \"device_class\": " << meter::json_quote(r.device_class)
-                  << ", \"state_class\": " << meter::json_quote(r.state_class)
+                  << ", \"name\": " << text::json_quote(r.name)
+                  << ", \"description\": " << text::json_quote(r.description)
+                  << ", \"quantity\": " << text::json_quote(kmp::quantity_name(r.quantity))
+                  << ", \"state_class\": " << text::json_quote(r.state_class)
                   << ", \"families\": " << fam << "}";
         first = false;
       }

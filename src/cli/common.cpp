@@ -87,10 +87,10 @@ asio::awaitable<std::unique_ptr<transport::Port>> open_port(const MeterOptions& 
 void fail_no_answer(const MeterOptions& opts, meter::Failure f) {
   std::string error = "no valid answer from the meter";
   if (opts.json) {
-    std::cout << "{\"port\": " << meter::json_quote(opts.port)
-              << ", \"error\": " << meter::json_quote(error)
-              << ", \"failure\": " << meter::json_quote(meter::failure_name(f))
-              << ", \"diagnosis\": " << meter::json_quote(meter::diagnosis_text(f)) << "}\n";
+    std::cout << "{\"port\": " << text::json_quote(opts.port)
+              << ", \"error\": " << text::json_quote(error)
+              << ", \"failure\": " << text::json_quote(meter::failure_name(f))
+              << ", \"diagnosis\": " << text::json_quote(meter::diagnosis_text(f)) << "}\n";
   }
   const unsigned attempts = opts.retries + 1;
   throw ExitCode(kExitNoAnswer, error + " on " + opts.port + " (" + std::to_string(attempts) +

@@ -4,7 +4,7 @@
 // (`kamstrup config docs`) and generates the round-trip test that uses every key. Adding a key is
 // adding one row: it cannot be parsed but forgotten in the dump or the docs.
 //
-// A row is made with one of the helpers below (text, boolean, integer, duration, choice, secret,
+// A row is made with one of the helpers below (str, boolean, integer, duration, choice, secret,
 // url, file_path, text_list) or, for structured values, custom().
 #pragma once
 
@@ -133,8 +133,8 @@ Node dump_secret(const Secret& s, const std::string& key);  // a map of the one 
 // --- building rows ---
 
 template <class T>
-Key<T> text(std::string name, std::string T::*field, std::string doc, std::string example,
-            std::function<void(const std::string&, const std::string& path)> validate = {}) {
+Key<T> str(std::string name, std::string T::*field, std::string doc, std::string example,
+           std::function<void(const std::string&, const std::string& path)> validate = {}) {
   Key<T> k;
   k.meta = {name, KeyKind::Text, std::move(doc), std::move(example), false, ""};
   k.parse = [name, field, validate](const Node& m, const std::string& p, T& out, Context&) {

@@ -189,7 +189,7 @@ Key<MeterConfig> backfill_key() {
         }
         m.backfill = config::parse_duration_at(
             n, path,
-            {std::chrono::hours(1), std::chrono::hours(24 * 3650), std::chrono::seconds(1)});
+            {std::chrono::seconds(1), std::chrono::hours(24 * 3650), std::chrono::seconds(1)});
       },
       [](const M& m) {
         return Node::text(m.backfill.count() == 0 ? "off" : config::format_duration(m.backfill));
@@ -201,15 +201,15 @@ std::vector<Key<MeterConfig>> meter_key_rows() {
   using namespace config;
   static const std::regex kName("[a-z0-9_-]+");
   return {
-      required(text<M>("name", &M::name,
-                       "`[a-z0-9_-]+`, unique; used in MQTT topics, InfluxDB tags, file names",
-                       "heat",
-                       [](const std::string& v, const std::string& path) {
-                         if (!std::regex_match(v, kName))
-                           fail(path, "'" + v +
-                                          "' may only use a-z, 0-9, _ and - (it becomes part of "
-                                          "MQTT topics and file names)");
-                       })),
+      required(str<M>("name", &M::name,
+                      "`[a-z0-9_-]+`, unique; used in MQTT topics, InfluxDB tags, file names",
+                      "heat",
+                      [](const std::string& v, const std::string& path) {
+                        if (!std::regex_match(v, kName))
+                          fail(path, "'" + v +
+                                         "' may only use a-z, 0-9, _ and - (it becomes part of "
+                                         "MQTT topics and file names)");
+                      })),
       required(custom<M>({"port", KeyKind::Text,
                           "`/dev/ttyUSB0`, `/dev/serial/by-id/...` (`kamstrup ports` lists them), "
                           "`socket://HOST:PORT`, "
@@ -259,18 +259,18 @@ std::vector<Key<MeterConfig>> meter_key_rows() {
           "9600 8N1, then `/?!`, then `/#1`, and keeps what answered; it is also kept in the "
           "store, and after a restart that protocol is asked first",
           "legacy"),
-      text<M>("scale", &M::scale,
-              "`legacy` only: the scale of a meter whose program number (ABCCC, `/#2`) is not "
-              "in the built-in table, e.g. `energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0`",
-              "energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0",
-              [](const std::string& v, const std::string& path) {
-                if (!v.empty() && !legacy::parse_scale(v).ok())
-                  fail(path,
-                       "expected energy=GJ|kWh|MWh|Gcal:DECIMALS,volume=m3:D,power=kW|MW:D,"
-                       "flow=l/h|m3/h:D (e.g. energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0), "
-                       "got '" +
-                           v + "'");
-              }),
+      str<M>("scale", &M::scale,
+             "`legacy` only: the scale of a meter whose program number (ABCCC, `/#2`) is not "
+             "in the built-in table, e.g. `energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0`",
+             "energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0",
+             [](const std::string& v, const std::string& path) {
+               if (!v.empty() && !legacy::parse_scale(v).ok())
+                 fail(path,
+                      "expected energy=GJ|kWh|MWh|Gcal:DECIMALS,volume=m3:D,power=kW|MW:D,"
+                      "flow=l/h|m3/h:D (e.g. energy=MWh:3,volume=m3:2,power=kW:1,flow=l/h:0), "
+                      "got '" +
+                          v + "'");
+             }),
       backfill_key(),
       choice<M, kmp::LoggerKind>("logger", &M::logger,
                                  {{"hourly", kmp::LoggerKind::Hourly},

@@ -263,10 +263,10 @@ HttpServer::HttpServer(const HttpConfig& cfg, Status& status, Fanout& fanout, st
       body += first ? "" : ", ";
       first = false;
       body +=
-          "{\"name\": " + meter::json_quote(m.name) + ", \"port\": " + meter::json_quote(m.port) +
-          ", \"up\": " + (m.up ? "true" : "false") + ", \"state\": " + meter::json_quote(m.state) +
-          ", \"serial\": " + meter::json_quote(m.info.serial) +
-          ", \"model\": " + meter::json_quote(m.info.model) + ", \"last\": " +
+          "{\"name\": " + text::json_quote(m.name) + ", \"port\": " + text::json_quote(m.port) +
+          ", \"up\": " + (m.up ? "true" : "false") + ", \"state\": " + text::json_quote(m.state) +
+          ", \"serial\": " + text::json_quote(m.info.serial) +
+          ", \"model\": " + text::json_quote(m.info.model) + ", \"last\": " +
           (m.last_poll.values.empty() ? std::string("null") : sinks::poll_json(m.last_poll)) + "}";
     }
     return Page{"application/json", body + "]\n"};
@@ -277,13 +277,13 @@ HttpServer::HttpServer(const HttpConfig& cfg, Status& status, Fanout& fanout, st
     for (const auto& s : fanout.health()) {
       body += first ? "" : ", ";
       first = false;
-      body += "{\"id\": " + meter::json_quote(s.id) + ", \"cursor\": " + std::to_string(s.cursor) +
+      body += "{\"id\": " + text::json_quote(s.id) + ", \"cursor\": " + std::to_string(s.cursor) +
               ", \"backlog\": " + std::to_string(s.backlog) +
               ", \"delivered\": " + std::to_string(s.delivered) +
               ", \"failures\": " + std::to_string(s.failures) +
               ", \"rejected\": " + std::to_string(s.rejected) +
-              ", \"last_error\": " + meter::json_quote(s.last_error) +
-              ", \"last_rejection\": " + meter::json_quote(s.last_rejection) + "}";
+              ", \"last_error\": " + text::json_quote(s.last_error) +
+              ", \"last_rejection\": " + text::json_quote(s.last_rejection) + "}";
     }
     return Page{"application/json", body + "]\n"};
   };

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "kmp/quantity.hpp"
+
 namespace kamstrup::kmp {
 
 enum Family : std::uint8_t {
@@ -22,9 +24,8 @@ struct RegisterDef {
   std::int32_t id;  // KMP register id; -1 for legacy-only quantities
   std::string_view name;
   std::string_view description;
-  std::string_view quantity;      // energy, volume, temperature, flow, power, date, ...
-  std::string_view device_class;  // Home Assistant device_class, "" for none
-  std::string_view state_class;   // measurement, total, total_increasing, "" for none
+  Quantity quantity;             // what it measures (HA device class, Prometheus family)
+  std::string_view state_class;  // measurement, total, total_increasing, "" for none
   std::uint8_t families;
 };
 

@@ -1,5 +1,6 @@
 #include "kmp/units.hpp"
 
+#include <algorithm>
 #include <array>
 
 namespace kamstrup::kmp {
@@ -51,27 +52,100 @@ constexpr std::array<UnitInfo, 75> kUnits{{
     {74, "IPv6", K::Rtc, true},
 }};
 
+// 1 symbol = num / den × 10^pow10 base units of its quantity.
 struct Scale {
   std::string_view symbol;
-  std::string_view family;
-  int power;  // of ten, relative to the family's base
+  Quantity quantity;
+  std::uint64_t num;
+  std::uint64_t den;
+  int pow10;
 };
 
-constexpr std::array<Scale, 20> kScales{{
-    {"Wh", "energy_wh", 0},  {"kWh", "energy_wh", 3}, {"MWh", "energy_wh", 6},
-    {"GWh", "energy_wh", 9}, {"J", "energy_j", 0},    {"kJ", "energy_j", 3},
-    {"MJ", "energy_j", 6},   {"GJ", "energy_j", 9},   {"W", "power", 0},
-    {"kW", "power", 3},      {"MW", "power", 6},      {"GW", "power", 9},
-    {"l", "volume", 0},      {"m³", "volume", 3},     {"l/h", "flow", 0},
-    {"m³/h", "flow", 3},     {"V", "voltage", 0},     {"kV", "voltage", 3},
-    {"A", "current", 0},     {"kA", "current", 3},
-}};
+using Q = Quantity;
+
+// clang-format off
+constexpr Scale kScales[] = {
+    // energy, base J (1 Wh = 3600 J; 1 cal = 4.1868 J, the International Table calorie)
+    {"Wh", Q::Energy, 36, 1, 2},   {"kWh", Q::Energy, 36, 1, 5},  {"MWh", Q::Energy, 36, 1, 8},
+    {"GWh", Q::Energy, 36, 1, 11}, {"J", Q::Energy, 1, 1, 0},     {"kJ", Q::Energy, 1, 1, 3},
+    {"MJ", Q::Energy, 1, 1, 6},    {"GJ", Q::Energy, 1, 1, 9},    {"cal", Q::Energy, 41868, 1, -4},
+    {"kcal", Q::Energy, 41868, 1, -1}, {"Mcal", Q::Energy, 41868, 1, 2},
+    {"Gcal", Q::Energy, 41868, 1, 5},
+    {"varh", Q::ReactiveEnergy, 1, 1, 0}, {"kvarh", Q::ReactiveEnergy, 1, 1, 3},
+    {"Mvarh", Q::ReactiveEnergy, 1, 1, 6}, {"Gvarh", Q::ReactiveEnergy, 1, 1, 9},
+    {"VAh", Q::ApparentEnergy, 1, 1, 0}, {"kVAh", Q::ApparentEnergy, 1, 1, 3},
+    {"MVAh", Q::ApparentEnergy, 1, 1, 6}, {"GVAh", Q::ApparentEnergy, 1, 1, 9},
+    // power, base W
+    {"W", Q::Power, 1, 1, 0},      {"kW", Q::Power, 1, 1, 3},     {"MW", Q::Power, 1, 1, 6},
+    {"GW", Q::Power, 1, 1, 9},
+    {"var", Q::ReactivePower, 1, 1, 0}, {"kvar", Q::ReactivePower, 1, 1, 3},
+    {"Mvar", Q::ReactivePower, 1, 1, 6}, {"Gvar", Q::ReactivePower, 1, 1, 9},
+    {"VA", Q::ApparentPower, 1, 1, 0}, {"kVA", Q::ApparentPower, 1, 1, 3},
+    {"MVA", Q::ApparentPower, 1, 1, 6}, {"GVA", Q::ApparentPower, 1, 1, 9},
+    // volume, base m³ (1 US gal = 3.785411784 l)
+    {"m³", Q::Volume, 1, 1, 0},    {"l", Q::Volume, 1, 1, -3},    {"L", Q::Volume, 1, 1, -3},
+    {"US gal", Q::Volume, 3785411784, 1, -12},
+    // volume flow, base m³/s
+    {"m³/s", Q::Flow, 1, 1, 0},    {"m³/h", Q::Flow, 1, 3600, 0}, {"l/h", Q::Flow, 1, 3600, -3},
+    {"L/h", Q::Flow, 1, 3600, -3}, {"l/min", Q::Flow, 1, 60, -3}, {"L/min", Q::Flow, 1, 60, -3},
+    {"US gal/min", Q::Flow, 3785411784, 60, -12},
+    // mass, base kg; mass flow, base kg/s
+    {"kg", Q::Mass, 1, 1, 0},      {"ton", Q::Mass, 1, 1, 3},
+    {"kg/s", Q::MassFlow, 1, 1, 0}, {"ton/h", Q::MassFlow, 1, 3600, 3},
+    // temperatures: absolute in °C, differences in K
+    {"°C", Q::Temperature, 1, 1, 0}, {"K", Q::TemperatureDifference, 1, 1, 0},
+    {"bar", Q::Pressure, 1, 1, 5}, {"Pa", Q::Pressure, 1, 1, 0},
+    {"V", Q::Voltage, 1, 1, 0},    {"kV", Q::Voltage, 1, 1, 3},
+    {"A", Q::Current, 1, 1, 0},    {"kA", Q::Current, 1, 1, 3},
+    // duration, base s
+    {"s", Q::Duration, 1, 1, 0},   {"ms", Q::Duration, 1, 1, -3}, {"min", Q::Duration, 60, 1, 0},
+    {"h", Q::Duration, 3600, 1, 0}, {"days", Q::Duration, 86400, 1, 0},
+    {"d", Q::Duration, 86400, 1, 0},
+    {"Hz", Q::Frequency, 1, 1, 0},
+    {"m³×°C", Q::VolumeTemperature, 1, 1, 0},
+};
+// clang-format on
 
 const Scale* find_scale(std::string_view symbol) {
   for (const auto& s : kScales) {
     if (s.symbol == symbol) return &s;
   }
   return nullptr;
+}
+
+constexpr uint128 kMax = ~uint128{0};
+
+uint128 gcd(uint128 a, uint128 b) {
+  while (b != 0) {
+    uint128 t = a % b;
+    a = b;
+    b = t;
+  }
+  return a;
+}
+
+bool mul(uint128& x, uint128 y) {
+  if (y != 0 && x > kMax / y) return false;
+  x *= y;
+  return true;
+}
+
+// value × n / d × 10^p, the pieces of a conversion from `from` to `to`.
+struct Ratio {
+  uint128 n;
+  uint128 d;
+  int p;
+};
+
+std::optional<Ratio> ratio(std::string_view from_symbol, std::string_view to_symbol) {
+  const Scale* from = find_scale(from_symbol);
+  const Scale* to = find_scale(to_symbol);
+  if (from == nullptr || to == nullptr || from->quantity != to->quantity) return std::nullopt;
+  Ratio r{uint128{from->num} * to->den, uint128{from->den} * to->num, from->pow10 - to->pow10};
+  const uint128 g = gcd(r.n, r.d);
+  r.n /= g;
+  r.d /= g;
+  return r;
 }
 
 }  // namespace
@@ -81,15 +155,86 @@ std::optional<UnitInfo> unit_info(std::uint8_t code) {
   return kUnits[code];
 }
 
+std::optional<Quantity> unit_quantity(std::string_view symbol) {
+  const Scale* s = find_scale(symbol);
+  if (s == nullptr) return std::nullopt;
+  return s->quantity;
+}
+
+std::string_view base_unit(Quantity q) {
+  for (const auto& s : kScales) {
+    if (s.quantity == q && s.num == 1 && s.den == 1 && s.pow10 == 0) return s.symbol;
+  }
+  return {};
+}
+
 std::optional<Decimal> convert_exact(const Decimal& value, std::string_view from_symbol,
                                      std::string_view to_symbol) {
   if (from_symbol == to_symbol) return value;
-  const Scale* from = find_scale(from_symbol);
-  const Scale* to = find_scale(to_symbol);
-  if (from == nullptr || to == nullptr || from->family != to->family) return std::nullopt;
+  auto r = ratio(from_symbol, to_symbol);
+  if (!r) return std::nullopt;
   Decimal out = value;
-  out.exponent += from->power - to->power;
+  if (!mul(out.mantissa, r->n)) return std::nullopt;
+  // Dividing by d is exact in decimal when what is left of d after the common factor with the
+  // mantissa is 2^a 5^b: then multiplying by 10^max(a, b) first makes it divide evenly.
+  const uint128 g = gcd(out.mantissa == 0 ? r->d : out.mantissa, r->d);
+  const uint128 d = r->d / g;
+  out.mantissa /= g;
+  int twos = 0;
+  int fives = 0;
+  uint128 rest = d;
+  for (; rest % 2 == 0; rest /= 2) ++twos;
+  for (; rest % 5 == 0; rest /= 5) ++fives;
+  if (rest != 1) return std::nullopt;
+  const int shift = std::max(twos, fives);
+  uint128 scale = 1;
+  for (int i = 0; i < shift; ++i) {
+    if (!mul(scale, 10)) return std::nullopt;
+  }
+  if (!mul(out.mantissa, scale)) return std::nullopt;
+  out.mantissa /= d;
+  out.exponent += r->p - shift;
   return out;
+}
+
+std::optional<Decimal> convert_rounded(const Decimal& value, std::string_view from_symbol,
+                                       std::string_view to_symbol, int decimals) {
+  auto r = from_symbol == to_symbol ? std::optional<Ratio>(Ratio{1, 1, 0})
+                                    : ratio(from_symbol, to_symbol);
+  if (!r) return std::nullopt;
+  // q = mantissa × n × 10^(exponent + p + decimals) / d, rounded half-even.
+  uint128 num = value.mantissa;
+  uint128 den = r->d;
+  if (!mul(num, r->n)) return std::nullopt;
+  const int shift = value.exponent + r->p + decimals;
+  for (int i = 0; i < shift; ++i) {
+    if (!mul(num, 10)) return std::nullopt;
+  }
+  for (int i = 0; i < -shift; ++i) {
+    if (!mul(den, 10)) {
+      num = 0;  // far below the resolution: rounds to 0
+      den = 1;
+      break;
+    }
+  }
+  uint128 q = num / den;
+  const uint128 rem = num % den;
+  const uint128 half = den - rem;  // rem > den / 2  <=>  rem > half
+  if (rem > half || (rem == half && q % 2 == 1)) ++q;
+  Decimal out;
+  out.mantissa = q;
+  out.exponent = -decimals;
+  out.negative = value.negative && q != 0;
+  return out;
+}
+
+std::optional<BaseValue> to_base(const Decimal& value, std::string_view symbol) {
+  const Scale* s = find_scale(symbol);
+  if (s == nullptr) return std::nullopt;
+  double v = value.to_double() * static_cast<double>(s->num) / static_cast<double>(s->den);
+  for (int i = 0; i < s->pow10; ++i) v *= 10;
+  for (int i = 0; i > s->pow10; --i) v /= 10;
+  return BaseValue{v, base_unit(s->quantity), s->quantity};
 }
 
 }  // namespace kamstrup::kmp

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "kmp/decimal.hpp"
+#include "kmp/quantity.hpp"
 
 namespace kamstrup::kmp {
 
@@ -30,10 +31,35 @@ struct UnitInfo {
 // The unit for a code, or nullopt for a code outside the table (callers report UnknownUnit).
 std::optional<UnitInfo> unit_info(std::uint8_t code);
 
-// Exact conversion between units that differ by a power of ten (Wh/kWh/MWh/GWh, W/kW/MW/GW,
-// J/kJ/MJ/GJ, l/m³ and l/h ↔ m³/h). Returns nullopt when the units are not so related
-// (e.g. GJ → kWh is not a finite decimal scaling).
+// Conversions, the one place that knows how units relate. Symbols are the meter's (unit table
+// above) plus the spellings target systems use ("L", "L/min", "l/min", "m³/s", "kg", "Pa"); a
+// unit measures one Quantity and is a fixed ratio of that quantity's base unit (J, W, m³, m³/s,
+// kg, kg/s, °C, K, Pa, V, A, s, Hz, ...). Units of different quantities never convert.
+
+// The quantity a unit symbol measures, or nullopt for a symbol outside the table.
+std::optional<Quantity> unit_quantity(std::string_view symbol);
+// The base unit of a quantity ("J" for energy), or "" when it has none.
+std::string_view base_unit(Quantity q);
+
+// Exact conversion: the result when it is a finite decimal (MWh → kWh, Gcal → Wh = × 1 163 000,
+// m³ → l, l/h ↔ m³/h); nullopt when the units are unrelated or unknown, or when the result has
+// no finite decimal expansion (GJ → kWh = × 277.77…) or does not fit 128 bits.
 std::optional<Decimal> convert_exact(const Decimal& value, std::string_view from_symbol,
                                      std::string_view to_symbol);
+
+// The converted value rounded half-even to `decimals` fraction digits (its exponent is
+// -decimals, or 0 for decimals <= 0 with trailing zeros kept): exact whenever the exact result
+// fits that resolution. nullopt only when the units do not convert or the value overflows.
+std::optional<Decimal> convert_rounded(const Decimal& value, std::string_view from_symbol,
+                                       std::string_view to_symbol, int decimals);
+
+// The value in its quantity's base unit as a double, for edges that need one (Prometheus), with
+// that base unit; nullopt for a symbol outside the table.
+struct BaseValue {
+  double value;
+  std::string_view unit;
+  Quantity quantity;
+};
+std::optional<BaseValue> to_base(const Decimal& value, std::string_view symbol);
 
 }  // namespace kamstrup::kmp

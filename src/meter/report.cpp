@@ -7,38 +7,7 @@
 
 namespace kamstrup::meter {
 
-std::string json_quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out.push_back(c);  // UTF-8 passes through ("°C", "m³")
-        }
-    }
-  }
-  out.push_back('"');
-  return out;
-}
+using text::json_quote;
 
 std::string id_json(std::int32_t id) {
   return id < 0 ? std::string("null") : std::to_string(id);
@@ -49,12 +18,8 @@ std::string id_text(std::int32_t id) {
 }
 
 std::string register_json(std::int32_t id, const std::string& name, const kmp::RegisterValue& v) {
-  std::string out = "{\"id\": " + id_json(id) + ", \"name\": " + json_quote(name) +
-                    ", \"value\": " + (v.number ? v.number->to_string() : std::string("null")) +
-                    ", \"unit\": " + json_quote(v.unit);
-  if (!v.text.empty()) out += ", \"text\": " + json_quote(v.text);
-  out += "}";
-  return out;
+  const std::string number = v.number ? v.number->to_string() : std::string();
+  return text::reading_json({id, name, number, v.unit, v.text, nullptr});
 }
 
 std::string read_result_json(std::string_view port, std::string_view time, const ReadResult& r,
@@ -76,16 +41,6 @@ std::string read_result_json(std::string_view port, std::string_view time, const
   return "{\"port\": " + json_quote(port) + ", \"time\": " + json_quote(time) +
          ", \"protocol\": " + json_quote(protocol) + ", \"registers\": [" + regs +
          "], \"unsupported\": [" + unsupported + "], \"failed\": [" + failed + "]}";
-}
-
-std::string csv_field(std::string_view s) {
-  if (s.find_first_of(",\"\r\n") == std::string_view::npos) return std::string(s);
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
 }
 
 std::string display_value(const kmp::RegisterValue& v) {

@@ -8,14 +8,12 @@
 
 #include "kmp/messages.hpp"
 #include "meter/session.hpp"
+#include "text/text.hpp"
 
 namespace kamstrup::meter {
 
-// A JSON string literal with escaping.
-std::string json_quote(std::string_view s);
-
-// {"id": 60, "name": "heat_energy", "value": 55.006, "unit": "MWh"[, "text": "..."]}
-// ASCII and RTC-type values have "value": null and a "text". id -1 (no KMP register) is null.
+// The reading's JSON (text::reading_json, docs/formats.md). ASCII and RTC-type values have
+// "value": null and a "text".
 std::string register_json(std::int32_t id, const std::string& name, const kmp::RegisterValue& v);
 
 // A reading id as JSON: the number, or null for -1 (no KMP register).
@@ -27,9 +25,6 @@ std::string id_text(std::int32_t id);
 // `protocol` ("kmp", "legacy", "iec") is written after "time".
 std::string read_result_json(std::string_view port, std::string_view time, const ReadResult& r,
                              std::string_view protocol = "kmp");
-
-// One CSV field (RFC 4180): quoted when it holds a comma, a double quote or a line break.
-std::string csv_field(std::string_view s);
 
 // An aligned table: register, id, value, unit; failures and unsupported ids listed after it.
 std::string read_result_table(const ReadResult& r);

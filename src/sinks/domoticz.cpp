@@ -188,7 +188,7 @@ const config::Table<DomoticzConfig>& domoticz_keys() {
       {
           required(
               url<C>("url", &C::url, {"http", "https"}, "Domoticz", "http://domoticz.local:8080")),
-          text<C>("username", &C::username, "user (HTTP basic auth)", "kamstrup"),
+          str<C>("username", &C::username, "user (HTTP basic auth)", "kamstrup"),
           secret<C>("password", &C::password, "needs `username`"),
           custom<C>(
               {"devices", KeyKind::Map,

@@ -7,24 +7,11 @@
 
 #include "sinks/format.hpp"
 
+#include "text/text.hpp"
+
 namespace kamstrup::sinks {
 
 namespace {
-
-// -?digits(.digits)?: what kmp::Decimal prints, and a valid JSON number token.
-bool plain_decimal(const std::string& s) {
-  std::size_t i = 0;
-  if (i < s.size() && s[i] == '-') ++i;
-  std::size_t digits = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) != 0) ++i, ++digits;
-  if (digits == 0) return false;
-  if (i == s.size()) return true;
-  if (s[i] != '.') return false;
-  ++i;
-  digits = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) != 0) ++i, ++digits;
-  return digits > 0 && i == s.size();
-}
 
 std::string trim(const std::string& s) {
   std::size_t b = 0, e = s.size();
@@ -45,9 +32,9 @@ bool accepted(const std::string& body) {
 std::string emoncms_fulljson(const store::Poll& poll) {
   std::string out;
   for (const auto& v : poll.values) {
-    if (v.value.empty() || !plain_decimal(v.value)) continue;
+    if (v.value.empty() || !text::is_decimal(v.value)) continue;
     out += out.empty() ? "{" : ",";
-    out += meter::json_quote(v.name) + ":" + v.value;
+    out += text::json_quote(v.name) + ":" + v.value;
   }
   return out.empty() ? out : out + "}";
 }
@@ -104,9 +91,9 @@ const config::Table<EmoncmsConfig>& emoncms_keys() {
           required(url<C>("url", &C::url, {"http", "https"}, "emoncms, with its path",
                           "https://emoncms.org")),
           secret<C>("apikey", &C::apikey, "the write API key (required)"),
-          text<C>("node", &C::node,
-                  "node of the first meter; the others' inputs go to `<node>_<meter>`", "heat",
-                  node_name),
+          str<C>("node", &C::node,
+                 "node of the first meter; the others' inputs go to `<node>_<meter>`", "heat",
+                 node_name),
           text_map<C>("nodes", &C::nodes, "explicit node per meter, `{<meter>: <node>}`",
                       "{heat: house_heat}",
                       [node_name](const std::string&, const std::string& v,

@@ -15,15 +15,7 @@ namespace kamstrup::sinks {
 
 namespace {
 
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out.push_back('"');
-    out.push_back(c);
-  }
-  return out + "\"";
-}
+using text::csv_field;
 
 std::string errno_text(int err) {
   return std::error_code(err, std::generic_category()).message();

@@ -21,21 +21,15 @@ std::string rfc3339_ms(std::int64_t unix_ms) {
 }
 
 std::string poll_json(const store::Poll& poll) {
-  std::string out = "{\"meter\": " + meter::json_quote(poll.meter) +
-                    ", \"time\": " + meter::json_quote(rfc3339_ms(poll.time_ms)) +
-                    ", \"source\": " + meter::json_quote(poll.source) + ", \"registers\": {";
-  bool first = true;
-  for (const auto& v : poll.values) {
-    out += first ? "" : ", ";
-    first = false;
-    out += meter::json_quote(v.name) + ": {\"id\": " +
-           (v.register_id >= 0 ? std::to_string(v.register_id) : std::string("null")) +
-           ", \"value\": " + (v.value.empty() ? std::string("null") : v.value) +
-           ", \"unit\": " + meter::json_quote(v.unit);
-    if (!v.text.empty()) out += ", \"text\": " + meter::json_quote(v.text);
-    out += "}";
+  std::string out = "{\"meter\": " + text::json_quote(poll.meter) +
+                    ", \"time\": " + text::json_quote(rfc3339_ms(poll.time_ms)) +
+                    ", \"source\": " + text::json_quote(poll.source) + ", \"registers\": [";
+  for (std::size_t i = 0; i < poll.values.size(); ++i) {
+    const auto& v = poll.values[i];
+    out += (i ? ", " : "") +
+           text::reading_json({v.register_id, v.name, v.value, v.unit, v.text, nullptr});
   }
-  return out + "}}";
+  return out + "]}";
 }
 
 std::string poll_text(const store::Poll& poll) {

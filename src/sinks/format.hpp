@@ -1,13 +1,13 @@
 // Shared renderings of a poll for the outputs that write text (console, files, exec, MQTT
-// state). Values are written as raw JSON number tokens from the exact decimal text. JSON string
-// literals: meter::json_quote (meter/report.hpp), the one the reader's --json output uses.
+// state). Values are written as raw JSON number tokens from the exact decimal text; a reading
+// has the one JSON shape of text::reading_json, as in `kamstrup read --json` (docs/formats.md).
 #pragma once
 
 #include <cstdint>
 #include <string>
 
-#include "meter/report.hpp"
 #include "store/store.hpp"
+#include "text/text.hpp"
 
 namespace kamstrup::sinks {
 
@@ -15,7 +15,7 @@ namespace kamstrup::sinks {
 std::string rfc3339_ms(std::int64_t unix_ms);
 
 // {"meter": "heat", "time": "...Z", "source": "poll",
-//  "registers": {"heat_energy": {"id": 60, "value": 55.006, "unit": "MWh"}, ...}}
+//  "registers": [{"id": 60, "name": "heat_energy", "value": 55.006, "unit": "MWh"}, ...]}
 // Registers without a number have "value": null and their "text".
 std::string poll_json(const store::Poll& poll);
 

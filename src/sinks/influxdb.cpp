@@ -7,6 +7,8 @@
 #include <utility>
 #include <vector>
 
+#include "text/text.hpp"
+
 namespace kamstrup::sinks {
 
 namespace {
@@ -39,21 +41,6 @@ std::string quote_string_field(const std::string& s) {
   return out + "\"";
 }
 
-// -?digits(.digits)?: what kmp::Decimal prints, and a valid line-protocol float.
-bool plain_decimal(const std::string& s) {
-  std::size_t i = 0;
-  if (i < s.size() && s[i] == '-') ++i;
-  std::size_t digits = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) != 0) ++i, ++digits;
-  if (digits == 0) return false;
-  if (i == s.size()) return true;
-  if (s[i] != '.') return false;
-  ++i;
-  digits = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i])) != 0) ++i, ++digits;
-  return digits > 0 && i == s.size();
-}
-
 }  // namespace
 
 std::string influx_line(const store::Poll& poll, const std::string& measurement,
@@ -68,7 +55,7 @@ std::string influx_line(const store::Poll& poll, const std::string& measurement,
   for (const auto& v : poll.values) {
     // A value that is not a plain decimal cannot come from the meter layer; skip it rather
     // than have the server reject the whole batch forever.
-    if (!v.value.empty() && plain_decimal(v.value)) add_field(v.name, v.value);
+    if (!v.value.empty() && text::is_decimal(v.value)) add_field(v.name, v.value);
     if (!v.text.empty()) add_field(v.name + "_text", quote_string_field(v.text));
   }
   if (fields.empty()) return "";
@@ -158,16 +145,16 @@ const config::Table<InfluxConfig>& influx_keys() {
       "time is each point's timestamp, so a replay after an outage is idempotent.",
       {
           url<C>("url", &C::url, {"http", "https"}, "the server", "https://influx.example:8086"),
-          text<C>("database", &C::database, "InfluxDB 1: the database", "kamstrup"),
-          text<C>("username", &C::username, "InfluxDB 1: user (HTTP basic auth)", "writer"),
+          str<C>("database", &C::database, "InfluxDB 1: the database", "kamstrup"),
+          str<C>("username", &C::username, "InfluxDB 1: user (HTTP basic auth)", "writer"),
           secret<C>("password", &C::password, "InfluxDB 1: password"),
-          text<C>("org", &C::org, "InfluxDB 2: organisation", "home"),
-          text<C>("bucket", &C::bucket, "InfluxDB 2: bucket", "heat"),
+          str<C>("org", &C::org, "InfluxDB 2: organisation", "home"),
+          str<C>("bucket", &C::bucket, "InfluxDB 2: bucket", "heat"),
           secret<C>("token", &C::token, "InfluxDB 2: API token with write access"),
-          text<C>("measurement", &C::measurement, "measurement name", "district_heating",
-                  [](const std::string& v, const std::string& path) {
-                    if (v.empty()) fail(path, "must not be empty");
-                  }),
+          str<C>("measurement", &C::measurement, "measurement name", "district_heating",
+                 [](const std::string& v, const std::string& path) {
+                   if (v.empty()) fail(path, "must not be empty");
+                 }),
           integer<C>("batch", &C::batch, 1, 100000, "polls per write request", "50"),
           duration<C>("timeout", &C::timeout,
                       {std::chrono::milliseconds(100), std::chrono::minutes(10)},

@@ -72,33 +72,6 @@ namespace kamstrup::sinks {
 
 namespace mqtt_detail {
 
-bool is_json_number(std::string_view t) {
-  std::size_t i = 0;
-  auto digits = [&] {
-    const std::size_t start = i;
-    while (i < t.size() && t[i] >= '0' && t[i] <= '9') ++i;
-    return i > start;
-  };
-  if (i < t.size() && t[i] == '-') ++i;
-  if (i < t.size() && t[i] == '0') {
-    ++i;
-  } else if (i < t.size() && t[i] >= '1' && t[i] <= '9') {
-    digits();
-  } else {
-    return false;
-  }
-  if (i < t.size() && t[i] == '.') {
-    ++i;
-    if (!digits()) return false;
-  }
-  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
-    ++i;
-    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
-    if (!digits()) return false;
-  }
-  return i == t.size();
-}
-
 namespace {
 
 // (device_class, unit) pairs HA accepts; see the table at the top of this file.
@@ -152,27 +125,32 @@ constexpr std::pair<std::string_view, std::string_view> kHaUnits[] = {
 
 }  // namespace
 
-std::string state_payload(const store::Poll& poll) {
-  std::string out = "{\"time\": " + meter::json_quote(rfc3339_ms(poll.time_ms)) +
-                    ", \"source\": " + meter::json_quote(poll.source);
-  // "time" and "source" are taken; a register name appears once (the first value wins).
-  std::set<std::string_view> seen{"time", "source"};
-  for (const auto& v : poll.values) {
-    if (!seen.insert(v.name).second) continue;
-    out += ", " + meter::json_quote(v.name) + ": {\"value\": ";
-    if (v.value.empty()) {
-      out += "null";
-    } else if (is_json_number(v.value)) {
-      out += v.value;  // the exact decimal text is the JSON token: never through double
-    } else {
-      out += meter::json_quote(v.value);  // not a decimal (never from the store): still valid JSON
-    }
-    out += ", \"unit\": " + meter::json_quote(v.unit);
-    if (!v.text.empty()) out += ", \"text\": " + meter::json_quote(v.text);
-    out += "}";
+std::string_view ha_class_of(kmp::Quantity q) {
+  using Q = kmp::Quantity;
+  switch (q) {
+    case Q::Energy:
+      return "energy";
+    case Q::Volume:
+      return "volume";
+    case Q::Flow:
+      return "volume_flow_rate";
+    case Q::Power:
+      return "power";
+    case Q::Temperature:
+      return "temperature";
+    case Q::Pressure:
+      return "pressure";
+    case Q::Voltage:
+      return "voltage";
+    case Q::Current:
+      return "current";
+    case Q::Duration:
+      return "duration";
+    case Q::Mass:
+      return "weight";
+    default:
+      return {};
   }
-  out += "}";
-  return out;
 }
 
 std::string_view ha_device_class(std::string_view catalogue_class, std::string_view unit) {
@@ -733,7 +711,7 @@ struct MqttSink::Impl {
     p.numeric = true;
     if (!cfg.energy_unit.empty()) {
       const kmp::RegisterDef* def = kmp::find_register(v.name);
-      if (def != nullptr && def->quantity == "energy") {
+      if (def != nullptr && def->quantity == kmp::Quantity::Energy) {
         if (auto d = kmp::Decimal::parse(v.value)) {
           // Exact power-of-ten scaling only (Wh/kWh/MWh/GWh); GJ and Gcal stay as they are.
           if (auto c = kmp::convert_exact(*d, v.unit, cfg.energy_unit)) {
@@ -757,28 +735,29 @@ struct MqttSink::Impl {
     const kmp::RegisterDef* def = kmp::find_register(reg);
     const std::string name = def != nullptr ? std::string(def->description) : reg;
 
-    std::string o = "{\"name\": " + meter::json_quote(name) +
-                    ", \"unique_id\": " + meter::json_quote(unique_id) + ", \"state_topic\": " +
-                    meter::json_quote(meter_topic(meter) + "/" + topic_part(reg)) +
-                    ", \"availability\": [{\"topic\": " + meter::json_quote(status_topic) +
-                    "}, {\"topic\": " + meter::json_quote(availability_topic(meter)) +
-                    "}], \"availability_mode\": \"all\"";
+    std::string o =
+        "{\"name\": " + text::json_quote(name) + ", \"unique_id\": " + text::json_quote(unique_id) +
+        ", \"state_topic\": " + text::json_quote(meter_topic(meter) + "/" + topic_part(reg)) +
+        ", \"availability\": [{\"topic\": " + text::json_quote(status_topic) +
+        "}, {\"topic\": " + text::json_quote(availability_topic(meter)) +
+        "}], \"availability_mode\": \"all\"";
     if (p.numeric) {
-      if (!p.unit.empty()) o += ", \"unit_of_measurement\": " + meter::json_quote(p.unit);
+      if (!p.unit.empty()) o += ", \"unit_of_measurement\": " + text::json_quote(p.unit);
       if (def != nullptr) {
-        const std::string_view dc = mqtt_detail::ha_device_class(def->device_class, p.unit);
-        if (!dc.empty()) o += ", \"device_class\": " + meter::json_quote(std::string(dc));
+        const std::string_view dc =
+            mqtt_detail::ha_device_class(mqtt_detail::ha_class_of(def->quantity), p.unit);
+        if (!dc.empty()) o += ", \"device_class\": " + text::json_quote(std::string(dc));
         if (!def->state_class.empty())
-          o += ", \"state_class\": " + meter::json_quote(std::string(def->state_class));
+          o += ", \"state_class\": " + text::json_quote(std::string(def->state_class));
       }
     }
     const std::string& model = info.model.empty() ? info.meter_type : info.model;
-    o += ", \"device\": {\"identifiers\": [" + meter::json_quote(device_id) +
+    o += ", \"device\": {\"identifiers\": [" + text::json_quote(device_id) +
          "], \"manufacturer\": \"Kamstrup\"";
-    if (!model.empty()) o += ", \"model\": " + meter::json_quote(model);
-    if (!info.serial.empty()) o += ", \"serial_number\": " + meter::json_quote(info.serial);
-    if (!info.sw_revision.empty()) o += ", \"sw_version\": " + meter::json_quote(info.sw_revision);
-    o += ", \"name\": " + meter::json_quote("Kamstrup " + meter) + "}}";
+    if (!model.empty()) o += ", \"model\": " + text::json_quote(model);
+    if (!info.serial.empty()) o += ", \"serial_number\": " + text::json_quote(info.serial);
+    if (!info.sw_revision.empty()) o += ", \"sw_version\": " + text::json_quote(info.sw_revision);
+    o += ", \"name\": " + text::json_quote("Kamstrup " + meter) + "}}";
     return {topic, o};
   }
 
@@ -829,7 +808,7 @@ struct MqttSink::Impl {
           update_discovery(poll.meter, ms, v.name, msgs);
           msgs.push_back({prefix + topic_part(v.name), p.payload, cfg.retain});
         }
-        msgs.push_back({prefix + "state", mqtt_detail::state_payload(poll), false});
+        msgs.push_back({prefix + "state", poll_json(poll), false});
       }
       gen = publish_tracked(msgs);
     }
@@ -945,20 +924,19 @@ const config::Table<MqttConfig>& mqtt_keys() {
       {
           url<C>("url", &C::url, {"mqtt", "mqtts"}, "`mqtts://` for TLS (port 8883 by default)",
                  "mqtts://broker.example:8883"),
-          text<C>("username", &C::username, "MQTT user name", "kamstrup"),
+          str<C>("username", &C::username, "MQTT user name", "kamstrup"),
           secret<C>("password", &C::password, "needs `username`"),
-          text<C>("client_id", &C::client_id,
-                  "unique on the broker (a second client with this id disconnects the first); "
-                  "empty = `kamstrup-<hostname>`",
-                  "kamstrup-cellar"),
-          text<C>("base_topic", &C::base_topic, "root of every topic except discovery",
-                  "home/heat"),
+          str<C>("client_id", &C::client_id,
+                 "unique on the broker (a second client with this id disconnects the first); "
+                 "empty = `kamstrup-<hostname>`",
+                 "kamstrup-cellar"),
+          str<C>("base_topic", &C::base_topic, "root of every topic except discovery", "home/heat"),
           boolean<C>("retain", &C::retain, "retain the per-register topics"),
           integer<C>("qos", &C::qos, 0, 2, "QoS of every publication", "2"),
           boolean<C>("homeassistant", &C::homeassistant,
                      "publish Home Assistant MQTT discovery: one device per meter"),
-          text<C>("discovery_prefix", &C::discovery_prefix, "Home Assistant's discovery prefix",
-                  "ha"),
+          str<C>("discovery_prefix", &C::discovery_prefix, "Home Assistant's discovery prefix",
+                 "ha"),
           choice<C, std::string>("energy_unit", &C::energy_unit, {{"kWh", "kWh"}, {"MWh", "MWh"}},
                                  "convert energy registers exactly for the Energy dashboard "
                                  "(only between Wh, kWh, MWh and GWh); unset = the meter's unit"),

@@ -5,14 +5,9 @@
 //                                 shows it: the text for dates/times/ASCII ("2022-01-12"), else
 //                                 the exact decimal ("55.006"), converted to `energy_unit` for
 //                                 energy registers when asked
-//   <base>/<meter>/state          one JSON object per poll, not retained (an event stream):
-//                                 {"time": "2026-01-12T08:30:00.250Z", "source": "poll",
-//                                  "heat_energy": {"value": 55.006, "unit": "MWh"},
-//                                  "date": {"value": 220112, "unit": "yy:mm:dd",
-//                                           "text": "2022-01-12"}, ...}
-//                                 values are the meter's own, never converted, written as raw
-//                                 JSON number tokens from the exact text ("value": null when
-//                                 there is no number)
+//   <base>/<meter>/state          one JSON object per poll, not retained (an event stream): the
+//                                 poll as files and the console write it (poll_json,
+//                                 docs/formats.md); values are the meter's own, never converted
 //   <base>/<meter>/availability   "online"/"offline", retained (meter_online(); the first
 //                                 meter_info() for a meter implies "online")
 //   <base>/status                 "online", retained, on every connect; the connection's will
@@ -37,6 +32,7 @@
 #include <string_view>
 
 #include "config/keys.hpp"
+#include "kmp/quantity.hpp"
 #include "sinks/sink.hpp"
 #include "store/store.hpp"
 
@@ -119,15 +115,11 @@ class MqttSink : public Sink {
 // Pure pieces, exposed for tests.
 namespace mqtt_detail {
 
-// True when `text` is a JSON number token (RFC 8259 grammar).
-bool is_json_number(std::string_view text);
-
-// The <base>/<meter>/state payload of a poll.
-std::string state_payload(const store::Poll& poll);
-
 // The device_class to announce for a catalogue device_class and the unit that is published:
 // the catalogue's when HA accepts that unit for it, else "" (see mqtt.cpp for the table).
 std::string_view ha_device_class(std::string_view catalogue_class, std::string_view unit);
+// HA's device class for a quantity, before the unit check.
+std::string_view ha_class_of(kmp::Quantity q);
 
 }  // namespace mqtt_detail
 

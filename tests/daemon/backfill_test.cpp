@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "../e2e/process.hpp"
+#include "../support/readings.hpp"
 
 using namespace kamstrup::test;
 using namespace std::chrono_literals;
@@ -70,9 +71,8 @@ Printed printed(const std::string& out) {
     if (j.at("source") == "logger") {
       p.logger_times.push_back(t);
       const auto& regs = j.at("registers");
-      if (regs.contains("heat_energy")) {
-        p.logger_energy[t] = regs.at("heat_energy").at("value").dump();
-      }
+      if (const auto* e = kamstrup::testing::find_reading(regs, "heat_energy"))
+        p.logger_energy[t] = e->at("value").dump();
     } else {
       p.poll_times.push_back(t);
     }

@@ -382,7 +382,8 @@ TEST(Outage, InfluxdRestartLosesNothing) {
     const auto& point = it->second;
     EXPECT_EQ(point.at("meter"), "heat");
     std::size_t compared = 0;
-    for (const auto& [name, reg] : line.at("registers").items()) {
+    for (const auto& reg : line.at("registers")) {
+      const std::string name = reg.at("name");
       if (!reg.contains("value") || !reg.at("value").is_number()) continue;
       ++compared;
       ASSERT_TRUE(point.count(name) != 0 && point.at(name).is_number())

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "../e2e/process.hpp"
+#include "../support/readings.hpp"
 
 using namespace kamstrup::test;
 using namespace std::chrono_literals;
@@ -189,9 +190,10 @@ TEST(Run, AutoDetectsALegacyMeterAndStoresScaledValues) {
   ASSERT_NE(line_end, std::string::npos) << daemon.err();
   auto poll = nlohmann::json::parse(out.substr(0, line_end));
   EXPECT_EQ(poll.at("meter"), "old");
-  EXPECT_EQ(poll.at("registers").at("heat_energy").at("unit"), "MWh") << out;
-  EXPECT_EQ(poll.at("registers").at("temp1").at("unit"), "°C") << out;
-  EXPECT_TRUE(poll.at("registers").at("peak_power").at("id").is_null()) << out;
+  using kamstrup::testing::reading;
+  EXPECT_EQ(reading(poll.at("registers"), "heat_energy").at("unit"), "MWh") << out;
+  EXPECT_EQ(reading(poll.at("registers"), "temp1").at("unit"), "°C") << out;
+  EXPECT_TRUE(reading(poll.at("registers"), "peak_power").at("id").is_null()) << out;
   const std::string err = daemon.err();
   const auto said = err.find("speaks MULTICAL /#n (auto-detected)");
   EXPECT_NE(said, std::string::npos) << err;

@@ -61,9 +61,20 @@ TEST(Catalogue, NamesAndIdsAreUniqueAndSnakeCase) {
   EXPECT_GE(catalogue().size(), 100U);
 }
 
-TEST(Catalogue, HomeAssistantClassesForEnergy) {
+TEST(Catalogue, NamesAreUnique) {
+  std::set<std::string_view> names;
+  for (const auto& r : catalogue()) EXPECT_TRUE(names.insert(r.name).second) << r.name;
+}
+
+TEST(Catalogue, QuantitiesAndStateClasses) {
   const RegisterDef* e = find_register(std::string_view("heat_energy"));
-  EXPECT_EQ(e->device_class, "energy");
+  EXPECT_EQ(e->quantity, Quantity::Energy);
+  EXPECT_EQ(find_register(std::string_view("volume"))->quantity, Quantity::Volume);
+  EXPECT_EQ(find_register(std::string_view("flow"))->quantity, Quantity::Flow);
+  EXPECT_EQ(find_register(std::string_view("temp_diff"))->quantity,
+            Quantity::TemperatureDifference);
+  EXPECT_EQ(quantity_name(Quantity::TemperatureDifference), "temperature_difference");
+  EXPECT_EQ(parse_quantity("volume_temperature"), Quantity::VolumeTemperature);
   EXPECT_EQ(e->state_class, "total_increasing");
   EXPECT_EQ(find_register(std::string_view("temp1"))->state_class, "measurement");
 }

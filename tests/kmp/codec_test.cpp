@@ -207,15 +207,68 @@ TEST(Units, TableSpellingsAndBounds) {
   }
 }
 
-TEST(Units, ExactConversionOnlyBetweenPowersOfTen) {
+TEST(Units, ExactConversionWhereTheRatioAllows) {
   auto mwh = Decimal::parse("55.006");
   auto kwh = convert_exact(*mwh, "MWh", "kWh");
   ASSERT_TRUE(kwh);
   EXPECT_EQ(kwh->to_string(), "55006");
-  auto lh = convert_exact(*Decimal::parse("1.5"), "m³/h", "l/h");
-  EXPECT_EQ(lh->to_string(), "1500");
+  EXPECT_EQ(convert_exact(*mwh, "MWh", "Wh")->to_string(), "55006000");
+  EXPECT_EQ(convert_exact(*Decimal::parse("1.5"), "m³/h", "l/h")->to_string(), "1500");
+  EXPECT_EQ(convert_exact(*Decimal::parse("1875.56"), "m³", "l")->to_string(), "1875560");
+  EXPECT_EQ(convert_exact(*Decimal::parse("8.7"), "kW", "W")->to_string(), "8700");
+  // 1 Gcal = 4.1868 GJ = 1 163 000 Wh exactly.
+  EXPECT_EQ(convert_exact(*Decimal::parse("2.5"), "Gcal", "Wh")->to_string(), "2907500");
+  // 1 GJ = 277 777.7... Wh: no finite decimal.
   EXPECT_FALSE(convert_exact(*mwh, "GJ", "kWh").has_value());
+  EXPECT_FALSE(convert_exact(*mwh, "GJ", "Wh").has_value());
+  // ... unless the value happens to make it one: 3.6 GJ = 1000 kWh.
+  EXPECT_EQ(convert_exact(*Decimal::parse("3.6"), "GJ", "kWh")->to_string(), "1000");
+  EXPECT_EQ(convert_exact(*Decimal::parse("7200"), "l/h", "l/min")->to_string(), "120");
   EXPECT_FALSE(convert_exact(*mwh, "MWh", "m³").has_value());
+  EXPECT_FALSE(convert_exact(*mwh, "MWh", "furlong").has_value());
+  EXPECT_FALSE(convert_exact(*Decimal::parse("20"), "°C", "K").has_value());  // a difference
+}
+
+TEST(Units, RoundedHalfEvenToTheResolution) {
+  auto d = [](const char* t) { return *Decimal::parse(t); };
+  // 1 GJ = 277777.777... Wh
+  EXPECT_EQ(convert_rounded(d("1"), "GJ", "Wh", 0)->to_string(), "277778");
+  EXPECT_EQ(convert_rounded(d("123.456"), "GJ", "Wh", 0)->to_string(), "34293333");
+  // 252 l/h = 4.2 l/min; 250 l/h = 4.1666.. l/min
+  EXPECT_EQ(convert_rounded(d("252"), "l/h", "l/min", 1)->to_string(), "4.2");
+  EXPECT_EQ(convert_rounded(d("250"), "l/h", "l/min", 2)->to_string(), "4.17");
+  // Ties go to the even neighbour: 2.5 → 2, 3.5 → 4, 0.125 → 0.12.
+  EXPECT_EQ(convert_rounded(d("2.5"), "kWh", "kWh", 0)->to_string(), "2");
+  EXPECT_EQ(convert_rounded(d("3.5"), "kWh", "kWh", 0)->to_string(), "4");
+  EXPECT_EQ(convert_rounded(d("0.125"), "kWh", "kWh", 2)->to_string(), "0.12");
+  EXPECT_EQ(convert_rounded(d("1.2345"), "kWh", "Wh", 0)->to_string(), "1234");
+  EXPECT_EQ(convert_rounded(d("1.2355"), "kWh", "Wh", 0)->to_string(), "1236");
+  // Exact whenever the resolution allows.
+  EXPECT_EQ(convert_rounded(d("55.006"), "MWh", "Wh", 0)->to_string(), "55006000");
+  EXPECT_EQ(convert_rounded(d("-1.5"), "kW", "kW", 0)->to_string(), "-2");
+  EXPECT_FALSE(convert_rounded(d("1"), "GJ", "m³", 0).has_value());
+}
+
+TEST(Units, QuantitiesAndBaseUnits) {
+  EXPECT_EQ(unit_quantity("GJ"), Quantity::Energy);
+  EXPECT_EQ(unit_quantity("l/h"), Quantity::Flow);
+  EXPECT_EQ(unit_quantity("K"), Quantity::TemperatureDifference);
+  EXPECT_FALSE(unit_quantity("yy:mm:dd").has_value());
+  EXPECT_EQ(base_unit(Quantity::Energy), "J");
+  EXPECT_EQ(base_unit(Quantity::Flow), "m³/s");
+  auto b = to_base(*Decimal::parse("55.006"), "MWh");
+  ASSERT_TRUE(b);
+  EXPECT_DOUBLE_EQ(b->value, 55.006 * 3.6e9);
+  EXPECT_EQ(b->unit, "J");
+  EXPECT_DOUBLE_EQ(to_base(*Decimal::parse("252"), "l/h")->value, 0.252 / 3600);
+  // Every unit code of the meter's table that is a plain quantity converts to its base.
+  for (std::uint8_t code = 0; code < 75; ++code) {
+    auto u = unit_info(code);
+    if (!u || u->kind != UnitKind::Number || u->symbol.empty()) continue;
+    if (auto q = unit_quantity(u->symbol)) {
+      EXPECT_FALSE(base_unit(*q).empty()) << u->symbol;
+    }
+  }
 }
 
 TEST(Receiver, SkipsEchoNoiseAndZerosThenYieldsTheReply) {

@@ -51,7 +51,7 @@ TEST(Report, TableAlignsByDisplayWidth) {
 }
 
 TEST(Report, QuotesControlCharacters) {
-  EXPECT_EQ(meter::json_quote("a\"b\\\n\x01"), "\"a\\\"b\\\\\\n\\u0001\"");
+  EXPECT_EQ(text::json_quote("a\"b\\\n\x01"), "\"a\\\"b\\\\\\n\\u0001\"");
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/readings.hpp"
 #include "../support/servers.hpp"
 #include "sinks/exec.hpp"
 #include "sinks/file.hpp"
@@ -74,11 +75,11 @@ Poll poll2() {
 }
 
 const char* kPoll1Json =
-    R"({"meter": "heat", "time": "2026-11-23T14:25:00.123Z", "source": "poll", "registers": {)"
-    R"("heat_energy": {"id": 60, "value": 55.006, "unit": "MWh"}, )"
-    R"("volume": {"id": 68, "value": 1875.56, "unit": "m³"}, )"
-    R"("temp1": {"id": 86, "value": -0.50, "unit": "°C"}, )"
-    R"("clock": {"id": 1002, "value": null, "unit": "", "text": "14:25:00"}}})";
+    R"({"meter": "heat", "time": "2026-11-23T14:25:00.123Z", "source": "poll", "registers": [)"
+    R"({"id": 60, "name": "heat_energy", "value": 55.006, "unit": "MWh"}, )"
+    R"({"id": 68, "name": "volume", "value": 1875.56, "unit": "m³"}, )"
+    R"({"id": 86, "name": "temp1", "value": -0.50, "unit": "°C"}, )"
+    R"({"id": 1002, "name": "clock", "value": null, "unit": "", "text": "14:25:00"}]})";
 
 const char* kCsvPoll1 =
     "2026-11-23T14:25:00.123Z,heat,heat_energy,60,55.006,MWh,,poll\n"
@@ -347,8 +348,9 @@ TEST(ExecSink, RunsOncePerPollWithEnvAndJsonOnStdin) {
   EXPECT_EQ(env2.count("KAMSTRUP_VOLUME"), 0U);
   EXPECT_EQ(env2["KAMSTRUP_NOTE"], "a,\"quoted\" text");
   auto j = nlohmann::json::parse(slurp(dir / ("stdin." + t2)));
-  EXPECT_EQ(j["registers"]["heat_energy"]["value"].dump(), "55.012");
-  EXPECT_EQ(j["registers"]["note"]["text"], "a,\"quoted\" text");
+  using kamstrup::testing::reading;
+  EXPECT_EQ(reading(j["registers"], "heat_energy")["value"].dump(), "55.012");
+  EXPECT_EQ(reading(j["registers"], "note")["text"], "a,\"quoted\" text");
 }
 
 TEST(ExecSink, NonZeroExitIsASinkErrorWithTheFirstStderrLine) {

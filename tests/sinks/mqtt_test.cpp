@@ -34,7 +34,9 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "../support/readings.hpp"
 #include "../support/servers.hpp"
+#include "sinks/format.hpp"
 
 namespace kamstrup::sinks {
 namespace {
@@ -366,35 +368,26 @@ class MqttSinkTest : public ::testing::Test {
 // ---------------------------------------------------------------------------------------------
 // Pure pieces.
 
-TEST(MqttFormat, JsonNumberTokens) {
-  for (const char* ok :
-       {"0", "-0", "55.006", "0.100", "1959120400000000000000000", "-12.5", "1e5", "2.5E-3"}) {
-    EXPECT_TRUE(mqtt_detail::is_json_number(ok)) << ok;
-  }
-  for (const char* bad : {"", "-", "01", ".5", "5.", "+1", "1e", "0x10", "NaN", "1 ", "12a"}) {
-    EXPECT_FALSE(mqtt_detail::is_json_number(bad)) << bad;
-  }
-}
-
-TEST(MqttFormat, StatePayloadWritesExactTokens) {
+TEST(MqttFormat, StatePayloadIsThePollInTheOneJsonShape) {
   store::Poll p = sample_poll();
   p.values.push_back({54, "meter_type_number", "", "6831A00", "ASCII"});
-  const std::string s = mqtt_detail::state_payload(p);
+  const std::string s = poll_json(p);
   // Raw tokens, never through double (0.100 and 20.10 keep their zeros, the big one its digits).
-  EXPECT_THAT(s, HasSubstr(R"("heat_energy": {"value": 55.006, "unit": "MWh"})"));
-  EXPECT_THAT(s, HasSubstr(R"("power": {"value": 0.100, "unit": "kW"})"));
-  EXPECT_THAT(s, HasSubstr(R"("temp_diff": {"value": 20.10, "unit": "K"})"));
-  EXPECT_THAT(s, HasSubstr(R"("serial_number": {"value": 1959120400000000000000000, "unit": ""})"));
-  EXPECT_THAT(s,
-              HasSubstr(R"("date": {"value": 220112, "unit": "yy:mm:dd", "text": "2022-01-12"})"));
-  EXPECT_THAT(
-      s, HasSubstr(R"("meter_type_number": {"value": null, "unit": "ASCII", "text": "6831A00"})"));
+  EXPECT_THAT(s, HasSubstr(R"({"id": 60, "name": "heat_energy", "value": 55.006, "unit": "MWh"})"));
+  EXPECT_THAT(s, HasSubstr(R"("name": "power", "value": 0.100, "unit": "kW"})"));
+  EXPECT_THAT(s, HasSubstr(R"("name": "temp_diff", "value": 20.10, "unit": "K"})"));
+  EXPECT_THAT(s, HasSubstr(R"("value": 1959120400000000000000000, "unit": ""})"));
+  EXPECT_THAT(s, HasSubstr(R"("value": 220112, "unit": "yy:mm:dd", "text": "2022-01-12"})"));
+  EXPECT_THAT(s, HasSubstr(R"("value": null, "unit": "ASCII", "text": "6831A00"})"));
   const json j = json::parse(s);
   EXPECT_EQ(j["time"], "2026-01-12T08:30:00.250Z");
   EXPECT_EQ(j["source"], "poll");
-  EXPECT_EQ(j["temp1"]["unit"], "°C");
-  EXPECT_EQ(j["volume"]["unit"], "m³");
-  EXPECT_EQ(j.size(), 2 + p.values.size());
+  EXPECT_EQ(j["meter"], p.meter);
+  ASSERT_EQ(j["registers"].size(), p.values.size());
+  for (std::size_t i = 0; i < p.values.size(); ++i) {
+    EXPECT_EQ(j["registers"][i]["name"], p.values[i].name);
+    EXPECT_EQ(j["registers"][i]["unit"], p.values[i].unit);
+  }
 }
 
 TEST(MqttFormat, DeviceClassOnlyForUnitsHomeAssistantAccepts) {
@@ -467,19 +460,20 @@ TEST_F(MqttSinkTest, PublishesRegisterTopicsAndOneStateObjectPerPoll) {
   const auto state = sub.on("kamstrup/heat1/state");
   ASSERT_EQ(state.size(), 1u);
   const std::string& raw = state[0].payload;
-  EXPECT_THAT(raw, HasSubstr(R"("heat_energy": {"value": 55.006, "unit": "MWh"})"));
-  EXPECT_THAT(raw, HasSubstr(R"("power": {"value": 0.100, "unit": "kW"})"));
-  EXPECT_THAT(raw, HasSubstr(R"("serial_number": {"value": 1959120400000000000000000,)"));
+  EXPECT_THAT(raw, HasSubstr(R"("name": "heat_energy", "value": 55.006, "unit": "MWh"})"));
+  EXPECT_THAT(raw, HasSubstr(R"("name": "power", "value": 0.100, "unit": "kW"})"));
+  EXPECT_THAT(raw, HasSubstr(R"("value": 1959120400000000000000000,)"));
   const json j = json::parse(raw);
   EXPECT_EQ(j["time"], "2026-01-12T08:30:00.250Z");
   EXPECT_EQ(j["source"], "poll");
-  EXPECT_EQ(j["heat_energy"]["unit"], "MWh");
-  EXPECT_EQ(j["temp1"]["unit"], "°C");
-  EXPECT_EQ(j["flow"]["value"], 123);
-  EXPECT_EQ(j["flow"]["unit"], "l/h");
-  EXPECT_EQ(j["date"]["text"], "2022-01-12");
-  EXPECT_EQ(j["date"]["value"], 220112);
-  EXPECT_FALSE(j["heat_energy"].contains("text"));
+  using kamstrup::testing::reading;
+  EXPECT_EQ(reading(j["registers"], "heat_energy")["unit"], "MWh");
+  EXPECT_EQ(reading(j["registers"], "temp1")["unit"], "°C");
+  EXPECT_EQ(reading(j["registers"], "flow")["value"], 123);
+  EXPECT_EQ(reading(j["registers"], "flow")["unit"], "l/h");
+  EXPECT_EQ(reading(j["registers"], "date")["text"], "2022-01-12");
+  EXPECT_EQ(reading(j["registers"], "date")["value"], 220112);
+  EXPECT_FALSE(reading(j["registers"], "heat_energy").contains("text"));
 
   // A late subscriber gets the per-register topics as retained messages, not the state stream.
   Subscriber late(broker.port());
@@ -743,7 +737,8 @@ TEST_F(MqttSinkTest, EnergyUnitKwhConvertsExactlyAndLeavesGigajoulesAlone) {
   EXPECT_EQ(e["device_class"], "energy");
   // The state object keeps the meter's own value and unit.
   const json s = json::parse(sub.on("kamstrup/heat1/state").at(0).payload);
-  EXPECT_EQ(s["heat_energy"]["unit"], "MWh");
+  EXPECT_EQ(s["registers"][0]["name"], "heat_energy");
+  EXPECT_EQ(s["registers"][0]["unit"], "MWh");
   EXPECT_THAT(sub.on("kamstrup/heat1/state").at(0).payload, HasSubstr("\"value\": 55.006"));
   // Other quantities are never converted.
   EXPECT_EQ(sub.on("kamstrup/heat1/volume").at(0).payload, "1234.56");
@@ -753,11 +748,11 @@ TEST_F(MqttSinkTest, EnergyUnitKwhConvertsExactlyAndLeavesGigajoulesAlone) {
   const json g = json::parse(sub.wait("ha/sensor/kamstrup_2_heat_energy/config")->payload);
   EXPECT_EQ(g["unit_of_measurement"], "GJ");
   EXPECT_EQ(g["device_class"], "energy");
-  // Tariff registers count energy too and convert with it (no device_class in the catalogue).
+  // Tariff registers count energy too: converted with it, and an energy sensor like it.
   EXPECT_EQ(sub.on("kamstrup/heat2/tariff2").at(0).payload, "1500");
   const json t = json::parse(sub.wait("ha/sensor/kamstrup_2_tariff2/config")->payload);
   EXPECT_EQ(t["unit_of_measurement"], "kWh");
-  EXPECT_FALSE(t.contains("device_class"));
+  EXPECT_EQ(t["device_class"], "energy");
 }
 
 TEST_F(MqttSinkTest, DeliverWithoutBrokerThrowsQuickly) {
