@@ -62,13 +62,15 @@ Response Routes::dispatch(const Request& request) const {
 // none the connection is suspended, and push() resumes it. Suspending and resuming happen under
 // the stream's lock, so a resume never precedes its suspend.
 struct StreamAccess {
-  static void attach(Stream& s, MHD_Connection* c) {
+  static void attach(Stream& s, MHD_Connection* c, int server_wake) {
     std::lock_guard lock(s.mu_);
     s.connection_ = c;
+    s.server_wake_ = server_wake;
   }
 
   static ssize_t read(Stream& s, char* buf, std::size_t max) {
     std::lock_guard lock(s.mu_);
+    if (s.dropped_) return MHD_CONTENT_READER_END_WITH_ERROR;  // the client sees a cut body
     if (s.chunks_.empty()) {
       if (s.closed_ || s.connection_ == nullptr) return MHD_CONTENT_READER_END_OF_STREAM;
       s.suspended_ = true;
@@ -91,11 +93,16 @@ struct StreamAccess {
     return static_cast<ssize_t>(n);
   }
 
-  // Called with the lock held: lets a suspended reader run again to see the news.
+  // Called with the lock held: lets a suspended reader run again to see the news. With
+  // external polling libmicrohttpd does not wake itself for a resumed connection: the server
+  // loop must run it.
   static void wake(Stream& s) {
     if (!s.suspended_) return;
     s.suspended_ = false;
     MHD_resume_connection(static_cast<MHD_Connection*>(s.connection_));
+    const std::uint64_t one = 1;
+    while (::write(s.server_wake_, &one, sizeof one) < 0 && errno == EINTR) {
+    }
   }
 
   // The response is gone (request over, client gone, server stopped): nothing attaches it any
@@ -106,6 +113,7 @@ struct StreamAccess {
     s.connection_ = nullptr;
     s.suspended_ = false;
     s.chunks_.clear();
+    s.offset_ = 0;
     s.queued_ = 0;
   }
 
@@ -121,8 +129,11 @@ bool Stream::push(std::string chunk) {
   std::lock_guard lock(mu_);
   if (closed_) return false;
   if (queued_ + chunk.size() > max_queued_) {
-    closed_ = true;  // the client is not reading: end the body rather than buffer without bound
+    // The client is not reading: cut it off rather than buffer without bound.
+    closed_ = true;
+    dropped_ = true;
     chunks_.clear();
+    offset_ = 0;
     queued_ = 0;
     if (connection_ != nullptr) StreamAccess::wake(*this);
     return false;
@@ -217,7 +228,7 @@ struct Server::Impl {
   std::string expected_auth;  // base64 of "user:password", "" = no authentication
   MHD_Daemon* daemon = nullptr;
   int listen_fd = -1;  // owned by the daemon once it started
-  int wake = -1;       // eventfd: stop()
+  int wake = -1;       // eventfd: stop(), or a stream resumed
   std::atomic<bool> stopping{false};
   std::thread thread;
   std::uint16_t bound_port = 0;
@@ -367,7 +378,7 @@ MHD_Result Server::Impl::answer(MHD_Connection* c, const char* url, const char* 
 void Server::Impl::queue(MHD_Connection* c, Conn* conn, const Response& r) {
   MHD_Response* res = nullptr;
   if (r.stream) {
-    StreamAccess::attach(*r.stream, c);
+    StreamAccess::attach(*r.stream, c, wake);
     res = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, read_stream,
                                             new std::shared_ptr<Stream>(r.stream), free_stream);
     streams.push_back(r.stream);
@@ -424,7 +435,14 @@ void Server::Impl::loop() {
     pollfd p[2] = {{epoll_fd, POLLIN, 0}, {wake, POLLIN, 0}};
     if (::poll(p, 2, poll_timeout(Clock::now())) < 0 && errno != EINTR) break;
     if (stopping.load()) break;
+    std::uint64_t n = 0;
+    if ((p[1].revents & POLLIN) != 0) (void)::read(wake, &n, sizeof n);  // a stream resumed
+    const std::size_t before = conns.size();
     MHD_run(daemon);
+    // At the connection limit libmicrohttpd stops polling the listening socket and takes it
+    // back only at the start of a run: run again when a connection closed, or a waiting client
+    // would wait for unrelated activity.
+    if (conns.size() < before) MHD_run(daemon);
     expire(Clock::now());
   }
 }

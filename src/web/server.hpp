@@ -77,7 +77,9 @@ class Stream {
   std::size_t queued_ = 0;
   std::size_t max_queued_;
   bool closed_ = false;
+  bool dropped_ = false;        // ended because the client fell behind: cut, not finished
   void* connection_ = nullptr;  // the MHD_Connection it is attached to
+  int server_wake_ = -1;        // the server loop's eventfd, valid while connection_ is set
   bool suspended_ = false;
 };
 
