@@ -33,6 +33,7 @@ class HttpServer {
   HttpServer(web::ServerOptions options, Status& status, Fanout& fanout, store::Store& store);
   ~HttpServer();
   void stop();
+  [[nodiscard]] std::uint16_t port() const { return server_->port(); }
 
  private:
   std::unique_ptr<web::Server> server_;

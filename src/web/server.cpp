@@ -25,6 +25,13 @@ namespace kamstrup::web {
 
 using Clock = std::chrono::steady_clock;
 
+// Stricter request parsing within what RFC 9112 allows a server (e.g. Host required in 1.1).
+#if MHD_VERSION >= 0x00097701
+constexpr MHD_OPTION kStrict = MHD_OPTION_CLIENT_DISCIPLINE_LVL;  // libmicrohttpd 1.0 (trixie)
+#else
+constexpr MHD_OPTION kStrict = MHD_OPTION_STRICT_FOR_CLIENT;  // 0.9.75 (bookworm)
+#endif
+
 std::optional<std::string> Request::arg(std::string_view name) const {
   for (const auto& [k, v] : query)
     if (k == name) return v;
@@ -297,8 +304,8 @@ void Server::Impl::on_connection(void* cls, MHD_Connection* c, void** socket_con
     impl->conns.insert(conn);
     *socket_context = conn;
   } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-    // libmicrohttpd closes the socket only after this, so the loop never shuts down a
-    // descriptor that has been reused.
+    // Called on the loop's thread before libmicrohttpd closes the socket: expire() never shuts
+    // down a descriptor that has been closed and reused.
     auto* conn = static_cast<Conn*>(*socket_context);
     impl->conns.erase(conn);
     delete conn;
@@ -481,9 +488,8 @@ void Server::Impl::start() {
       flags, 0, nullptr, nullptr, on_request, this, MHD_OPTION_EXTERNAL_LOGGER, on_log, this,
       MHD_OPTION_LISTEN_SOCKET, listen_fd, MHD_OPTION_CONNECTION_LIMIT, opt.max_connections,
       MHD_OPTION_CONNECTION_TIMEOUT, idle_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-      static_cast<std::size_t>(16 * 1024), MHD_OPTION_STRICT_FOR_CLIENT, 1,
-      MHD_OPTION_NOTIFY_CONNECTION, on_connection, this, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-      this, MHD_OPTION_END);
+      static_cast<std::size_t>(16 * 1024), kStrict, 1, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+      this, MHD_OPTION_NOTIFY_COMPLETED, on_completed, this, MHD_OPTION_END);
   if (daemon == nullptr) throw std::runtime_error("cannot listen on " + where + " (libmicrohttpd)");
   thread = std::thread([this] { loop(); });
 }

@@ -27,6 +27,7 @@
 #include "web/server.hpp"
 
 using namespace std::chrono_literals;
+using namespace std::string_literals;
 using kamstrup::web::Request;
 using kamstrup::web::Response;
 using kamstrup::web::Routes;
@@ -292,9 +293,8 @@ TEST(WebServer, MalformedRequestsGet4xxAndNothingBreaks) {
   };
   const std::vector<Case> cases = {
       {"garbage request line", "garbage\r\n\r\n", ""},  // closed, nothing sent
-      {"binary garbage", std::string("\x00\x01\x02 \xff\xfe garbage\r\n\r\n", 20),
-       "HTTP/1.1 408 Request Timeout"},
-      {"TLS ClientHello", std::string("\x16\x03\x01\x00\x7a\x01\x00\x00\x76\x03\x03", 11),
+      {"binary garbage", "\x00\x01\x02 \xff\xfe garbage\r\n\r\n"s, "HTTP/1.1 408 Request Timeout"},
+      {"TLS ClientHello", "\x16\x03\x01\x00\x7a\x01\x00\x00\x76\x03\x03"s,
        "HTTP/1.1 408 Request Timeout"},
       {"HTTP/0.9", "GET /metrics\r\n\r\n", "HTTP/1.1 400 Bad Request"},
       {"no Host in HTTP/1.1", "GET /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 400 Bad Request"},
