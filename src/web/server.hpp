@@ -11,8 +11,9 @@
 // - At most max_connections sockets at a time; further clients wait in the listen backlog
 //   until one closes.
 // - Keep-alive and pipelining: requests on one connection are answered in order.
-// - Malformed requests get 4xx from libmicrohttpd (400, 414, 431, 505) or are closed; unknown
-//   paths 404, known paths with another method 405. Request bodies are read and discarded.
+// - Malformed requests get 400, 414 or 431 from libmicrohttpd (505 for an unknown HTTP
+//   version) or are closed; unknown paths 404, known paths with another method 405. Request
+//   bodies are read and discarded.
 // - With auth_user set, every request needs that user and password (HTTP Basic), else 401.
 #pragma once
 
