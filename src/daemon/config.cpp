@@ -435,19 +435,40 @@ const Table<MeterConfig>& meter_keys() {
 
 const Table<HttpConfig>& http_keys() {
   using H = HttpConfig;
+  using namespace config;
   static const Table<H> t{
       "http",
       "Present = on: `/metrics` (Prometheus), `/api/meters`, `/api/outputs` (JSON) and a status "
-      "page `/`.",
-      {config::custom<H>(
-          {"listen", KeyKind::Text, "HOST:PORT; anything but loopback is an explicit choice",
-           "0.0.0.0:9100", false, ""},
-          parse_listen,
-          [](const H& h) {
-            const bool v6 = h.host.find(':') != std::string::npos;
-            return Node::text((v6 ? "[" + h.host + "]" : h.host) + ":" + std::to_string(h.port));
-          })},
-      {}};
+      "page `/`, served by libmicrohttpd to many clients at once (docs/web.md).",
+      {custom<H>({"listen", KeyKind::Text, "HOST:PORT; anything but loopback is an explicit choice",
+                  "0.0.0.0:9100", false, ""},
+                 parse_listen,
+                 [](const H& h) {
+                   const bool v6 = h.host.find(':') != std::string::npos;
+                   return Node::text((v6 ? "[" + h.host + "]" : h.host) + ":" +
+                                     std::to_string(h.port));
+                 }),
+       integer<H>("max_connections", &H::max_connections, 1, 4096,
+                  "open connections at most; more clients wait in the listen backlog", "64"),
+       duration<H>("request_timeout", &H::request_timeout,
+                   {std::chrono::milliseconds(100), std::chrono::minutes(10)},
+                   "each request must arrive and be answered within this, counted from the "
+                   "connection's opening or the previous answer on it (slow clients get 408)",
+                   "5s"),
+       str<H>("auth_user", &H::auth_user,
+              "HTTP Basic authentication for every page (with `password`); over plain HTTP the "
+              "password is readable on the network: use a TLS reverse proxy beyond your LAN",
+              "admin",
+              [](const std::string& v, const std::string& path) {
+                if (v.find(':') != std::string::npos) fail(path, "must not contain ':'");
+              }),
+       secret<H>("password", &H::password, "the Basic-auth password (with `auth_user`)")},
+      [](H& h, const std::string& path, Context&) {
+        if (h.auth_user.empty() != h.password.empty()) {
+          fail(join(path, h.auth_user.empty() ? "auth_user" : "password"),
+               "auth_user and password go together");
+        }
+      }};
   return t;
 }
 

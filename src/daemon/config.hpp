@@ -60,6 +60,10 @@ struct MeterConfig {
 struct HttpConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 9847;
+  unsigned max_connections = 256;
+  std::chrono::milliseconds request_timeout{10000};
+  std::string auth_user;  // HTTP Basic authentication when set (with `password`)
+  config::Secret password;
   bool operator==(const HttpConfig&) const = default;
 };
 

@@ -17,20 +17,12 @@
 
 #include "sinks/sink.hpp"
 #include "store/store.hpp"
+#include "web/health.hpp"
 
 namespace kamstrup::daemon {
 
-struct SinkHealth {
-  std::string id;
-  std::int64_t cursor = 0;
-  std::int64_t backlog = 0;     // polls in the store not yet delivered (seq > cursor)
-  std::uint64_t delivered = 0;  // polls delivered since start
-  std::uint64_t failures = 0;   // failed delivery attempts since start
-  std::uint64_t rejected = 0;   // polls the target refused (SinkRejected), skipped, since start
-  std::string last_rejection;   // why the last one was refused; "" when none
-  std::int64_t last_success_ms = 0;  // Unix ms, 0 = never
-  std::string last_error;            // "" when the last attempt succeeded
-};
+// Plain data the web layer renders (web/health.hpp).
+using SinkHealth = web::SinkHealth;
 
 class Fanout {
  public:

@@ -2,31 +2,17 @@
 // and the latest values. Written by the event loop, read by the HTTP thread.
 #pragma once
 
-#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
 #include <vector>
 
-#include "meter/session.hpp"
-#include "sinks/sink.hpp"
-#include "store/store.hpp"
+#include "web/health.hpp"
 
 namespace kamstrup::daemon {
 
-struct MeterStatus {
-  std::string name;
-  std::string port;
-  bool up = false;
-  std::string state;          // "answering", or why not
-  meter::SessionStats stats;  // accumulated over port reopenings
-  std::uint64_t polls_ok = 0;
-  std::uint64_t polls_failed = 0;
-  std::uint64_t backfilled = 0;  // logger records stored by backfill
-  std::int64_t last_success_ms = 0;
-  sinks::MeterInfo info;
-  store::Poll last_poll;  // latest values
-};
+// The plain data lives in the web layer, which renders it without including daemon/.
+using MeterStatus = web::MeterStatus;
 
 class Status {
  public:

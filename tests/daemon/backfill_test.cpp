@@ -71,7 +71,7 @@ Printed printed(const std::string& out) {
     if (j.at("source") == "logger") {
       p.logger_times.push_back(t);
       const auto& regs = j.at("registers");
-      if (const auto* e = kamstrup::testing::find_reading(regs, "heat_energy"))
+      if (const auto* e = kamstrup::test::support::find_reading(regs, "heat_energy"))
         p.logger_energy[t] = e->at("value").dump();
     } else {
       p.poll_times.push_back(t);

@@ -190,7 +190,7 @@ TEST(Run, AutoDetectsALegacyMeterAndStoresScaledValues) {
   ASSERT_NE(line_end, std::string::npos) << daemon.err();
   auto poll = nlohmann::json::parse(out.substr(0, line_end));
   EXPECT_EQ(poll.at("meter"), "old");
-  using kamstrup::testing::reading;
+  using kamstrup::test::support::reading;
   EXPECT_EQ(reading(poll.at("registers"), "heat_energy").at("unit"), "MWh") << out;
   EXPECT_EQ(reading(poll.at("registers"), "temp1").at("unit"), "°C") << out;
   EXPECT_TRUE(reading(poll.at("registers"), "peak_power").at("id").is_null()) << out;

@@ -348,7 +348,7 @@ TEST(ExecSink, RunsOncePerPollWithEnvAndJsonOnStdin) {
   EXPECT_EQ(env2.count("KAMSTRUP_VOLUME"), 0U);
   EXPECT_EQ(env2["KAMSTRUP_NOTE"], "a,\"quoted\" text");
   auto j = nlohmann::json::parse(slurp(dir / ("stdin." + t2)));
-  using kamstrup::testing::reading;
+  using kamstrup::test::support::reading;
   EXPECT_EQ(reading(j["registers"], "heat_energy")["value"].dump(), "55.012");
   EXPECT_EQ(reading(j["registers"], "note")["text"], "a,\"quoted\" text");
 }

@@ -466,7 +466,7 @@ TEST_F(MqttSinkTest, PublishesRegisterTopicsAndOneStateObjectPerPoll) {
   const json j = json::parse(raw);
   EXPECT_EQ(j["time"], "2026-01-12T08:30:00.250Z");
   EXPECT_EQ(j["source"], "poll");
-  using kamstrup::testing::reading;
+  using kamstrup::test::support::reading;
   EXPECT_EQ(reading(j["registers"], "heat_energy")["unit"], "MWh");
   EXPECT_EQ(reading(j["registers"], "temp1")["unit"], "°C");
   EXPECT_EQ(reading(j["registers"], "flow")["value"], 123);

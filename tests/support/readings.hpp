@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-namespace kamstrup::testing {
+namespace kamstrup::test::support {
 
 // The reading named `name` in a "registers" array, or nullptr.
 template <class Json>
@@ -25,4 +25,4 @@ const Json& reading(const Json& registers, std::string_view name) {
   return *r;
 }
 
-}  // namespace kamstrup::testing
+}  // namespace kamstrup::test::support

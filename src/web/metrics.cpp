@@ -1,0 +1,128 @@
+#include "web/metrics.hpp"
+
+#include <deque>
+
+namespace kamstrup::web {
+
+namespace {
+
+// Label values escape backslash, double quote and newline (exposition format).
+std::string label(const std::string& v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+struct Family {
+  std::string name, type, help;
+  std::vector<std::string> samples;
+};
+
+}  // namespace
+
+std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
+                               const std::vector<SinkHealth>& sinks) {
+  std::deque<Family> f;  // a deque: the references handed out below must stay valid
+  auto family = [&](const std::string& name, const std::string& type,
+                    const std::string& help) -> Family& {
+    f.push_back({name, type, help, {}});
+    return f.back();
+  };
+  Family& value =
+      family("kamstrup_register_value", "gauge",
+             "Latest register value as the meter sent it, in the unit of the unit label.");
+  Family& up = family("kamstrup_meter_up", "gauge", "1 when the last poll got a valid answer.");
+  Family& last = family("kamstrup_last_success_timestamp_seconds", "gauge",
+                        "Unix time of the last successful poll.");
+  Family& polls = family("kamstrup_polls_total", "counter", "Polls by result.");
+  Family& backfilled = family("kamstrup_backfilled_records_total", "counter",
+                              "Records read back from the meter's own logger and stored.");
+  Family& frames = family("kamstrup_frames_sent_total", "counter", "Request frames sent.");
+  Family& replies = family("kamstrup_replies_total", "counter", "Valid replies received.");
+  Family& timeouts = family("kamstrup_timeouts_total", "counter",
+                            "Exchanges that ended without a valid reply in time.");
+  Family& crc =
+      family("kamstrup_crc_errors_total", "counter", "Reply frames that failed their CRC.");
+  Family& bad = family("kamstrup_bad_frames_total", "counter", "Other invalid reply frames.");
+  Family& retries = family("kamstrup_retries_total", "counter", "Retried exchanges.");
+  Family& bytes =
+      family("kamstrup_bytes_total", "counter", "Bytes on the optical line by direction.");
+  Family& backlog = family("kamstrup_output_backlog_polls", "gauge",
+                           "Polls in the store not yet delivered to the output.");
+  Family& delivered = family("kamstrup_output_delivered_total", "counter",
+                             "Polls delivered to the output since start.");
+  Family& failures =
+      family("kamstrup_output_failures_total", "counter", "Failed delivery attempts since start.");
+  Family& rejected = family("kamstrup_output_rejected_total", "counter",
+                            "Polls the output's target refused (HTTP 4xx for the data) and that "
+                            "were skipped, since start.");
+  Family& out_up =
+      family("kamstrup_output_up", "gauge", "1 when the output's last delivery attempt succeeded.");
+
+  for (const auto& m : meters) {
+    std::string ml = "meter=\"" + label(m.name) + "\"";
+    for (const auto& v : m.last_poll.values) {
+      if (v.value.empty()) continue;  // text-only registers have no sample
+      value.samples.push_back("kamstrup_register_value{" + ml + ",register=\"" + label(v.name) +
+                              "\",id=\"" + std::to_string(v.register_id) + "\",unit=\"" +
+                              label(v.unit) + "\"} " + v.value);
+    }
+    up.samples.push_back("kamstrup_meter_up{" + ml + "} " + (m.up ? "1" : "0"));
+    if (m.last_success_ms > 0) {
+      last.samples.push_back("kamstrup_last_success_timestamp_seconds{" + ml + "} " +
+                             std::to_string(m.last_success_ms / 1000) + "." +
+                             std::to_string(1000 + m.last_success_ms % 1000).substr(1));
+    }
+    polls.samples.push_back("kamstrup_polls_total{" + ml + ",result=\"ok\"} " +
+                            std::to_string(m.polls_ok));
+    polls.samples.push_back("kamstrup_polls_total{" + ml + ",result=\"failed\"} " +
+                            std::to_string(m.polls_failed));
+    backfilled.samples.push_back("kamstrup_backfilled_records_total{" + ml + "} " +
+                                 std::to_string(m.backfilled));
+    frames.samples.push_back("kamstrup_frames_sent_total{" + ml + "} " +
+                             std::to_string(m.stats.frames_sent));
+    replies.samples.push_back("kamstrup_replies_total{" + ml + "} " +
+                              std::to_string(m.stats.replies));
+    timeouts.samples.push_back("kamstrup_timeouts_total{" + ml + "} " +
+                               std::to_string(m.stats.timeouts));
+    crc.samples.push_back("kamstrup_crc_errors_total{" + ml + "} " +
+                          std::to_string(m.stats.crc_errors));
+    bad.samples.push_back("kamstrup_bad_frames_total{" + ml + "} " +
+                          std::to_string(m.stats.bad_frames));
+    retries.samples.push_back("kamstrup_retries_total{" + ml + "} " +
+                              std::to_string(m.stats.retries));
+    bytes.samples.push_back("kamstrup_bytes_total{" + ml + ",direction=\"sent\"} " +
+                            std::to_string(m.stats.bytes_sent));
+    bytes.samples.push_back("kamstrup_bytes_total{" + ml + ",direction=\"received\"} " +
+                            std::to_string(m.stats.bytes_received));
+  }
+  for (const auto& s : sinks) {
+    std::string sl = "output=\"" + label(s.id) + "\"";
+    backlog.samples.push_back("kamstrup_output_backlog_polls{" + sl + "} " +
+                              std::to_string(s.backlog));
+    delivered.samples.push_back("kamstrup_output_delivered_total{" + sl + "} " +
+                                std::to_string(s.delivered));
+    failures.samples.push_back("kamstrup_output_failures_total{" + sl + "} " +
+                               std::to_string(s.failures));
+    rejected.samples.push_back("kamstrup_output_rejected_total{" + sl + "} " +
+                               std::to_string(s.rejected));
+    out_up.samples.push_back("kamstrup_output_up{" + sl + "} " +
+                             (s.last_error.empty() ? "1" : "0"));
+  }
+  std::string out;
+  for (const auto& fam : f) {
+    if (fam.samples.empty()) continue;
+    out += "# HELP " + fam.name + " " + fam.help + "\n# TYPE " + fam.name + " " + fam.type + "\n";
+    for (const auto& s : fam.samples) out += s + "\n";
+  }
+  return out;
+}
+
+}  // namespace kamstrup::web
