@@ -1,5 +1,7 @@
 #include "daemon/fanout.hpp"
 
+#include <set>
+
 #include <spdlog/spdlog.h>
 
 #include <malloc.h>
@@ -18,6 +20,7 @@ struct Fanout::Worker {
   std::chrono::steady_clock::time_point drain_deadline{};
   std::deque<std::function<void(sinks::Sink&)>> events;
   SinkHealth health;
+  std::set<std::string> noticed;  // config keys already logged this run
 };
 
 Fanout::Fanout(store::Store& store, std::vector<std::unique_ptr<sinks::Sink>> sinks)
@@ -25,6 +28,18 @@ Fanout::Fanout(store::Store& store, std::vector<std::unique_ptr<sinks::Sink>> si
   for (auto& s : sinks) {
     auto w = std::make_unique<Worker>();
     w->health.id = s->id();
+    Worker* wp = w.get();
+    s->set_notice_handler([wp](const std::string& key, const std::string& message) {
+      bool first = false;
+      {
+        std::lock_guard lock(wp->mu);
+        ++wp->health.refused_values;
+        wp->health.last_refusal = key + ": " + message;
+        first = wp->noticed.insert(key).second;
+      }
+      // Once per key: a unit that cannot be converted stays so for every poll.
+      if (first) spdlog::warn("{}: {}: {} (not sent; counted)", wp->health.id, key, message);
+    });
     w->sink = std::move(s);
     workers_.push_back(std::move(w));
   }

@@ -4,6 +4,7 @@
 // dead output never blocks another.
 #pragma once
 
+#include <functional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -36,9 +37,18 @@ class SinkRejected : public SinkError {
 // fan-out can hand it to the outputs at start-up, before any backlog is replayed.
 using MeterInfo = store::MeterInfo;
 
+// How an output tells the user about a value it will not send wrong (a unit no rule converts for
+// its target, ...): `key` is the configuration key behind it ("domoticz.devices.heat.volume"),
+// `message` says why. The fan-out logs each key once per run and counts every call
+// (SinkHealth::refused_values). Called from the output's delivery thread.
+using NoticeHandler = std::function<void(const std::string& key, const std::string& message)>;
+
 class Sink {
  public:
   virtual ~Sink() = default;
+
+  // Set once by the fan-out before delivery starts.
+  void set_notice_handler(NoticeHandler handler) { notice_ = std::move(handler); }
 
   // Stable key for the delivery cursor: "mqtt", "influxdb", "file:/var/log/k.jsonl", ...
   [[nodiscard]] virtual std::string id() const = 0;
@@ -54,6 +64,14 @@ class Sink {
   virtual void meter_online(const std::string& /*meter*/, bool /*online*/) {}
   // Called once before destruction, from the delivery thread: flush and disconnect.
   virtual void close() {}
+
+ protected:
+  void notice(const std::string& key, const std::string& message) const {
+    if (notice_) notice_(key, message);
+  }
+
+ private:
+  NoticeHandler notice_;
 };
 
 }  // namespace kamstrup::sinks

@@ -35,6 +35,8 @@ struct SinkHealth {
   std::uint64_t failures = 0;   // failed delivery attempts since start
   std::uint64_t rejected = 0;   // polls the target refused (SinkRejected), skipped, since start
   std::string last_rejection;   // why the last one was refused; "" when none
+  std::uint64_t refused_values = 0;  // values the output would not send wrong (Sink::notice)
+  std::string last_refusal;          // "<config key>: why" of the last one; "" when none
   std::int64_t last_success_ms = 0;  // Unix ms, 0 = never
   std::string last_error;            // "" when the last attempt succeeded
 };

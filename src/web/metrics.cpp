@@ -63,6 +63,9 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
   Family& rejected = family("kamstrup_output_rejected_total", "counter",
                             "Polls the output's target refused (HTTP 4xx for the data) and that "
                             "were skipped, since start.");
+  Family& refused = family("kamstrup_output_refused_values_total", "counter",
+                           "Values the output would not send because it could not send them "
+                           "right (a unit no rule converts for the target), since start.");
   Family& out_up =
       family("kamstrup_output_up", "gauge", "1 when the output's last delivery attempt succeeded.");
 
@@ -113,6 +116,8 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
                                std::to_string(s.failures));
     rejected.samples.push_back("kamstrup_output_rejected_total{" + sl + "} " +
                                std::to_string(s.rejected));
+    refused.samples.push_back("kamstrup_output_refused_values_total{" + sl + "} " +
+                              std::to_string(s.refused_values));
     out_up.samples.push_back("kamstrup_output_up{" + sl + "} " +
                              (s.last_error.empty() ? "1" : "0"));
   }

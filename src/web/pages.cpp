@@ -43,7 +43,9 @@ std::string outputs_json(const std::vector<SinkHealth>& outputs) {
             ", \"failures\": " + std::to_string(s.failures) +
             ", \"rejected\": " + std::to_string(s.rejected) +
             ", \"last_error\": " + text::json_quote(s.last_error) +
-            ", \"last_rejection\": " + text::json_quote(s.last_rejection) + "}";
+            ", \"last_rejection\": " + text::json_quote(s.last_rejection) +
+            ", \"refused_values\": " + std::to_string(s.refused_values) +
+            ", \"last_refusal\": " + text::json_quote(s.last_refusal) + "}";
   }
   return body + "]\n";
 }

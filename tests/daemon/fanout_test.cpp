@@ -116,6 +116,42 @@ TEST(Fanout, DeadOutputKeepsItsBacklogAndCatchesUpInOrderWithoutBlockingOthers) 
   EXPECT_EQ(st.cursor("b"), got.back());
 }
 
+// An output that refuses a value (it cannot send it right) says so through notice(): every one
+// is counted, and the delivery of the rest of the poll goes on.
+class RefusingSink : public sinks::Sink {
+ public:
+  std::string id() const override { return "refusing"; }
+  void deliver(std::span<const store::Poll> polls) override {
+    for (const auto& p : polls) {
+      (void)p;
+      notice("refusing.devices.heat.volume", "unit 'ton' cannot become litres");
+      ++delivered;
+    }
+  }
+  std::atomic<int> delivered{0};
+};
+
+TEST(Fanout, RefusedValuesAreCountedWithTheirConfigKey) {
+  store::Store st(temp_db("refused"));
+  auto s = std::make_unique<RefusingSink>();
+  auto* rs = s.get();
+  std::vector<std::unique_ptr<sinks::Sink>> sinks;
+  sinks.push_back(std::move(s));
+  daemon::Fanout f(st, std::move(sinks));
+  f.start();
+  for (int i = 0; i < 3; ++i) {
+    auto p = poll(i);
+    st.insert(p);
+    f.notify();
+  }
+  ASSERT_TRUE(eventually([&] { return rs->delivered.load() == 3; }));
+  ASSERT_TRUE(eventually([&] { return f.health()[0].cursor == 3; }));
+  const auto h = f.health()[0];
+  EXPECT_EQ(h.refused_values, 3U);
+  EXPECT_EQ(h.last_refusal, "refusing.devices.heat.volume: unit 'ton' cannot become litres");
+  f.stop(1s);
+}
+
 TEST(Fanout, ARestartResumesFromTheDurableCursor) {
   std::string path = temp_db("restart");
   std::atomic<bool> up{true};
