@@ -159,9 +159,10 @@ void forget_if_known(const std::optional<RememberedProtocol>& known, const Meter
 
 // Detection after KMP at the user's line got nothing back (the other KMP line, `/?!`, `/#1`),
 // or, with `first`, the whole detection starting with what answered on this port before.
+// `asked_kmp`: KMP at the user's line was asked just before and got nothing.
 meter::Detection detect(asio::io_context& io, transport::Port& port, const MeterOptions& opts,
                         const LegacyArgs& args, std::vector<std::uint16_t> kmp_ids,
-                        const std::optional<RememberedProtocol>& first) {
+                        const std::optional<RememberedProtocol>& first, bool asked_kmp) {
   meter::DetectOptions d;
   d.kmp = opts.session();
   d.kmp.retries = std::min(opts.retries, 1U);
@@ -190,6 +191,7 @@ meter::Detection detect(asio::io_context& io, transport::Port& port, const Meter
     for (const auto& l : meter::default_kmp_lines()) {
       if (!opts.line_set() && !(l == opts.line())) d.kmp_lines.push_back(l);
     }
+    if (asked_kmp) d.asked_kmp_line = opts.line();  // our own read got nothing there
   }
   d.legacy = legacy_options(opts, args);
   d.legacy.retries = std::min(opts.retries, 1U);
@@ -203,6 +205,28 @@ meter::Detection detect(asio::io_context& io, transport::Port& port, const Meter
 
 meter::Failure worse(meter::Failure a, meter::Failure b) {
   return static_cast<int>(a) >= static_cast<int>(b) ? a : b;
+}
+
+// What the auto chain asked, for the message when nothing answered: "KMP at 1200 8N2, ...".
+std::string tried_text(const std::optional<transport::LineSettings>& first_kmp,
+                       const meter::Detection& det) {
+  std::vector<std::string> labels;
+  if (first_kmp) labels.push_back("KMP at " + first_kmp->to_string());
+  for (const auto& step : det.steps) {
+    if (std::find(labels.begin(), labels.end(), step.label) == labels.end())
+      labels.push_back(step.label);
+  }
+  std::string out;
+  for (const auto& l : labels) out += (out.empty() ? "" : ", ") + l;
+  return out;
+}
+
+// The first KMP exchange of `--protocol auto` is the start of the detection chain: when nothing
+// comes back it is not retried, the other protocols are asked (see detect_protocol).
+meter::SessionOptions first_probe_options(const MeterOptions& opts) {
+  meter::SessionOptions so = opts.session();
+  so.retry_silence = false;
+  return so;
 }
 
 // `--protocol auto`: KMP first at the user's line (a KMP meter costs not one extra frame), and
@@ -230,7 +254,7 @@ meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
   if (mem) {
     first.failure = meter::Failure::Silent;  // the detection asks everything, KMP included
   } else if (!ids.empty()) {
-    meter::MeterSession session(*port, opts.session());
+    meter::MeterSession session(*port, first_probe_options(opts));
     io.restart();
     first = guard_port(opts, [&] { return run_sync(io, session.read_registers(ids)); });
     if (first.answered()) {
@@ -242,8 +266,12 @@ meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
   } else {
     first.failure = meter::Failure::Silent;
   }
-  auto det = detect(io, *port, opts, args, ids, mem);
-  if (!det.protocol) fail_no_answer(opts, worse(first.failure, det.worst_failure()));
+  const bool asked_kmp = !mem && !ids.empty();
+  auto det = detect(io, *port, opts, args, ids, mem, asked_kmp);
+  if (!det.protocol) {
+    fail_no_answer(opts, worse(first.failure, det.worst_failure()),
+                   tried_text(asked_kmp ? std::optional(opts.line()) : std::nullopt, det));
+  }
   protocol = *det.protocol;
   for (auto& step : det.steps) {
     if (step.answered() && step.protocol == protocol && step.result) {
@@ -482,7 +510,7 @@ void add_info_command(CLI::App& app) {
     meter::MeterSession::TypeResult type;
     type.failure = meter::Failure::Silent;
     if (!mem) {
-      meter::MeterSession probe(*port, opts->session());
+      meter::MeterSession probe(*port, first_probe_options(*opts));
       io.restart();
       type = guard_port(*opts, [&] { return run_sync(io, probe.get_type()); });
       if (type.type || !nothing_kmp_like(type.failure)) {
@@ -492,8 +520,11 @@ void add_info_command(CLI::App& app) {
         return;
       }
     }
-    auto det = detect(io, *port, *opts, *legacy_args, {}, mem);
-    if (!det.protocol) fail_no_answer(*opts, worse(type.failure, det.worst_failure()));
+    auto det = detect(io, *port, *opts, *legacy_args, {}, mem, !mem);
+    if (!det.protocol) {
+      fail_no_answer(*opts, worse(type.failure, det.worst_failure()),
+                     tried_text(mem ? std::nullopt : std::optional(opts->line()), det));
+    }
     if (*det.protocol == meter::Protocol::Kmp) {
       print_kmp_info(io, *port, *opts, det.line);
     } else {

@@ -10,6 +10,7 @@
 
 #include "kmp/catalogue.hpp"
 #include "legacy/iec.hpp"
+#include "meter/echo.hpp"
 
 namespace kamstrup::meter {
 
@@ -96,6 +97,12 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
   LegacyReply reply;
   bool echo = false;
   bool other_bytes = false;
+  // Everything that came back (bit 7 stripped), up to one character more than the request: a
+  // reply made only of the request's characters is the head's reflection, whole or partial.
+  std::string heard;
+  auto hear = [&](char c) {
+    if (heard.size() <= request.size()) heard.push_back(static_cast<char>(c & 0x7F));
+  };
   std::exception_ptr error;
   try {
     // The write returns once the bytes are queued: switching the line before they have left
@@ -138,6 +145,7 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
       stats_.bytes_received += n;
       early.append(reinterpret_cast<const char*>(ebuf.data()), n);
     }
+    for (char c : early) hear(c);
     std::string_view rest = early;
     std::string stripped = early;
     for (char& c : stripped) c = static_cast<char>(static_cast<unsigned char>(c) & 0x7FU);
@@ -145,6 +153,11 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
       echo = true;
       ++stats_.echoes;
       rest = std::string_view(early).substr(at + request.size());
+    } else if (only_own_echo(stripped, request)) {
+      // Part of our request (a character lost, or cut short), and no reply yet.
+      echo = true;
+      ++stats_.echoes;
+      rest = {};
     }
     co_await set_line(options_.reply_line);
     // Bytes received at the request's line setting are garbage at the reply's; a reply that has
@@ -157,15 +170,18 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
       const std::size_t n = co_await port_.read(buf, deadline);
       if (n == 0) break;
       stats_.bytes_received += n;
-      for (std::size_t i = 0; i < n && !done; ++i) consume(buf[i]);
+      for (std::size_t i = 0; i < n && !done; ++i) {
+        hear(static_cast<char>(buf[i]));
+        consume(buf[i]);
+      }
       if (rx.in_line() || !reply.lines.empty()) {
         deadline = std::max(deadline, Clock::now() + options_.inter_byte_timeout);
       }
     }
     if (!done && rx.in_line()) {
-      if (rx.partial() == request) {
+      if (only_own_echo(rx.partial(), request)) {
+        if (!echo) ++stats_.echoes;
         echo = true;
-        ++stats_.echoes;
       } else {
         other_bytes = true;
         stats_.noise_bytes += rx.partial().size();
@@ -178,7 +194,10 @@ asio::awaitable<LegacyReply> LegacySession::exchange_once(const std::string& req
   if (error) std::rethrow_exception(error);
 
   if (reply.lines.empty()) {
-    if (reply.bad_lines > 0 || other_bytes) {
+    if (reply.bad_lines == 0 && !other_bytes && only_own_echo(heard, request)) {
+      if (!echo) ++stats_.echoes;
+      reply.failure = Failure::EchoOnly;
+    } else if (reply.bad_lines > 0 || other_bytes) {
       reply.failure = Failure::Garbage;
     } else if (echo) {
       reply.failure = Failure::EchoOnly;
@@ -208,6 +227,7 @@ asio::awaitable<LegacyReply> LegacySession::exchange(const std::string& request,
     ++stats_.timeouts;
     had_failure_ = true;
     worst = std::max(worst, reply.failure);
+    if (!options_.retry_silence && nothing_from_meter(reply.failure)) break;
   }
   LegacyReply failed;
   failed.failure = worst;
@@ -285,6 +305,7 @@ asio::awaitable<ReadResult> LegacySession::read_iec() {
     Failure failure = Failure::Silent;
     bool noise = false;
     bool finished = false;
+    std::string heard;  // bit 7 stripped, up to one character more than the request
     std::exception_ptr error;
     try {
       std::array<std::uint8_t, 256> buf{};
@@ -293,6 +314,7 @@ asio::awaitable<ReadResult> LegacySession::read_iec() {
         if (n == 0) break;
         stats_.bytes_received += n;
         for (std::size_t i = 0; i < n && !finished; ++i) {
+          if (heard.size() <= request.size()) heard.push_back(static_cast<char>(buf[i] & 0x7FU));
           if (!rx.started() && (buf[i] & 0x7FU) != '/') noise = true;
           const auto event = rx.feed(buf[i]);
           if (event == legacy::IecReceiver::Event::Identification && options_.iec_ack) {
@@ -329,9 +351,13 @@ asio::awaitable<ReadResult> LegacySession::read_iec() {
     }
     co_await set_line(original);
     if (error) std::rethrow_exception(error);
-    if (rx.saw_echo()) ++stats_.echoes;
+    // Only our request came back, whole or partly (some heads drop its CR LF or a character).
+    const bool own_echo = !finished && only_own_echo(heard, legacy::kIecRequest);
+    if (rx.saw_echo() || own_echo) ++stats_.echoes;
     if (!finished) {
-      if (rx.started() || noise) {
+      if (own_echo) {
+        failure = Failure::EchoOnly;
+      } else if (rx.started() || noise) {
         failure = Failure::Garbage;
       } else if (rx.saw_echo()) {
         failure = Failure::EchoOnly;
@@ -349,6 +375,7 @@ asio::awaitable<ReadResult> LegacySession::read_iec() {
     ++stats_.timeouts;
     had_failure_ = true;
     worst = std::max(worst, failure);
+    if (!options_.retry_silence && nothing_from_meter(failure)) break;
   }
   ReadResult result;
   result.failure = worst == Failure::None ? Failure::Silent : worst;

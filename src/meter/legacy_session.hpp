@@ -37,6 +37,9 @@ struct LegacyOptions {
   unsigned retries = 2;
   // Minimum time between the starts of two requests after a failed one.
   std::chrono::milliseconds retry_interval{5000};
+  // Whether a request that got nothing from the meter (silence, or only our own echo) is asked
+  // again; auto-detection turns it off (see SessionOptions::retry_silence).
+  bool retry_silence = true;
   // Send ACK "000" CR LF after the IEC identification line (harmless for meters that do not
   // wait for it; MC III/41/401 do).
   bool iec_ack = true;

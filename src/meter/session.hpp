@@ -31,6 +31,10 @@ struct SessionOptions {
   unsigned retries = 2;
   // After invalid data or silence the meter discards requests for 1.6 s (doc §2.1).
   std::chrono::milliseconds recovery{1600};
+  // Whether an exchange that got nothing from the meter (silence, or only our own echo) is
+  // retried. Auto-detection turns it off: a meter that ignores a protocol is asked the next one
+  // instead of waiting out this one's retries (a dead meter is diagnosed in seconds).
+  bool retry_silence = true;
   std::uint8_t dst = kmp::kDstMeter;
 };
 
@@ -44,6 +48,8 @@ enum class Failure : std::uint8_t {
 };
 
 std::string_view failure_name(Failure f);
+// Silent or EchoOnly: not a byte came from the meter itself.
+bool nothing_from_meter(Failure f);
 // One sentence with the likely cause and fix, for users.
 std::string_view diagnosis_text(Failure f);
 
