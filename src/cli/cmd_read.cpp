@@ -8,6 +8,7 @@
 #include "cli/common.hpp"
 #include "cli/remember.hpp"
 #include "kmp/catalogue.hpp"
+#include "kmp/info_code.hpp"
 #include "legacy/standard.hpp"
 #include "meter/detect.hpp"
 #include "meter/legacy_session.hpp"
@@ -52,6 +53,7 @@ struct LegacyArgs {
   unsigned reply_baud = 1200;
   bool no_iec_ack = false;
   bool redetect = false;  // ignore the protocol remembered for the port
+  std::string model;      // the info-code table (kmp::parse_info_codes); "" = the protocol's
 };
 
 // A legacy or IEC read: the session switches the line itself (300 7E2 out, 1200 back for /#n;
@@ -93,28 +95,6 @@ std::vector<std::string> register_names(const std::vector<std::string>& refs) {
   return names;
 }
 
-// The readings of a legacy/IEC reply that were asked for (all when none were named); a name the
-// reply lacks is reported as unsupported, never as zero.
-meter::ReadResult pick(meter::ReadResult result, const std::vector<std::string>& names) {
-  if (names.empty()) return result;
-  meter::ReadResult picked;
-  for (const auto& name : names) {
-    bool found = false;
-    for (const auto& rd : result.readings) {
-      if (rd.name == name && !found) {
-        picked.readings.push_back(rd);
-        found = true;
-      }
-    }
-    if (!found) {
-      const kmp::RegisterDef* def = kmp::find_register(std::string_view(name));
-      picked.readings.push_back(
-          meter::Reading{def != nullptr ? def->id : -1, name, std::nullopt, "Unsupported"});
-    }
-  }
-  return picked;
-}
-
 meter::ReadResult read_legacy(const MeterOptions& opts, const LegacyArgs& args,
                               const std::vector<std::string>& refs) {
   const meter::LegacyOptions lo = legacy_options(opts, args);
@@ -127,8 +107,9 @@ meter::ReadResult read_legacy(const MeterOptions& opts, const LegacyArgs& args,
     return run_sync(io, args.protocol == "iec" ? session.read_iec() : session.read_standard());
   });
   if (!result.answered()) fail_no_answer(opts, result.failure);
-  if (!session.error().empty()) std::cerr << "kamstrup: " << session.error() << "\n";
-  return pick(std::move(result), names);
+  if (result.unknown_program)
+    std::cerr << "kamstrup: " << meter::unknown_program_text(result) << "\n";
+  return meter::select_readings(std::move(result), names);
 }
 
 bool nothing_kmp_like(meter::Failure f) {
@@ -275,9 +256,10 @@ meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
   protocol = *det.protocol;
   for (auto& step : det.steps) {
     if (step.answered() && step.protocol == protocol && step.result) {
-      if (!step.note.empty()) std::cerr << "kamstrup: " << step.note << "\n";
+      if (step.result->unknown_program)
+        std::cerr << "kamstrup: " << meter::unknown_program_text(*step.result) << "\n";
       if (protocol == meter::Protocol::Kmp) return std::move(*step.result);
-      return pick(std::move(*step.result), names);
+      return meter::select_readings(std::move(*step.result), names);
     }
   }
   fail_no_answer(opts, det.worst_failure());
@@ -322,6 +304,12 @@ void add_read_command(CLI::App& app) {
       ->check(CLI::IsMember({300U, 600U, 1200U, 2400U}));
   cmd->add_flag("--no-iec-ack", legacy_args->no_iec_ack,
                 "iec: do not send ACK 000 after the identification line");
+  cmd->add_option("--model", legacy_args->model,
+                  "The meter's model, for naming the flags of its info code (register info): "
+                  "multical403 (MULTICAL 403 bits), multical66c (MULTICAL 66-C codes, the "
+                  "default for /#n meters), unknown (every set bit as bit_N, the default for KMP "
+                  "meters, whose type number does not tell the model)")
+      ->check(CLI::IsMember({"multical403", "multical66c", "unknown"}));
   cmd->add_option("REG", *regs,
                   "Registers: catalogue names (see `kamstrup registers`) or ids (60, 0x3C)");
   auto* json_flag = cmd->add_flag("--json", opts->json, "Print one JSON object");
@@ -350,6 +338,8 @@ void add_read_command(CLI::App& app) {
       result = guard_port(*opts, [&] { return run_sync(io, session.read_registers(ids)); });
       if (!result.answered()) fail_no_answer(*opts, result.failure);
     }
+    if (!legacy_args->model.empty())
+      result.info_codes = *kmp::parse_info_codes(legacy_args->model);  // checked above
     if (opts->json) {
       std::cout << meter::read_result_json(opts->port, meter::utc_now_rfc3339(), result,
                                            meter::protocol_name(protocol))

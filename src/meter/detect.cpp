@@ -93,7 +93,6 @@ asio::awaitable<ProbeStep> probe_legacy(transport::Port& port, const DetectOptio
   step.failure = r.failure;
   step.line = port.line();
   if (r.answered()) step.result = std::move(r);
-  step.note = session.error();
   step.stats = session.stats();
   co_return step;
 }

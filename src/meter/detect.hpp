@@ -36,9 +36,10 @@ struct ProbeStep {
   transport::LineSettings line;  // what the request went out with
   std::string label;             // "KMP at 1200 8N2", "IEC readout /?! at 300 7E1", ...
   Failure failure = Failure::None;
-  SessionStats stats;                // that attempt's wire traffic (echoes, CRC errors, ...)
-  std::optional<ReadResult> result;  // the readings an answering KMP/IEC/legacy probe got
-  std::string note;  // legacy: why an answering meter gave no values (unknown program number)
+  SessionStats stats;  // that attempt's wire traffic (echoes, CRC errors, ...)
+  // The readings an answering KMP/IEC/legacy probe got (a legacy meter whose program number is
+  // not in the scale table answers too: its readings are UnknownProgram, see unknown_program).
+  std::optional<ReadResult> result;
   [[nodiscard]] bool answered() const { return failure == Failure::None; }
 };
 

@@ -52,6 +52,69 @@ std::string_view diagnosis_text(Failure f) {
   return "";
 }
 
+std::string_view outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::Value:
+      return "";
+    case Outcome::Unsupported:
+      return "Unsupported";
+    case Outcome::UnknownUnit:
+      return "UnknownUnit";
+    case Outcome::BadLength:
+      return "BadLength";
+    case Outcome::Malformed:
+      return "Malformed";
+    case Outcome::Silent:
+      return "Silent";
+    case Outcome::EchoOnly:
+      return "EchoOnly";
+    case Outcome::Garbage:
+      return "Garbage";
+    case Outcome::CrcErrors:
+      return "CrcErrors";
+    case Outcome::UnknownProgram:
+      return "UnknownProgram";
+  }
+  return "?";
+}
+
+Outcome outcome_of(Failure f) {
+  switch (f) {
+    case Failure::None:
+      return Outcome::Value;
+    case Failure::Silent:
+      return Outcome::Silent;
+    case Failure::EchoOnly:
+      return Outcome::EchoOnly;
+    case Failure::Garbage:
+      return Outcome::Garbage;
+    case Failure::CrcErrors:
+      return Outcome::CrcErrors;
+  }
+  return Outcome::Garbage;
+}
+
+Outcome outcome_of(kmp::Error e) {
+  switch (e) {
+    case kmp::Error::UnknownUnit:
+      return Outcome::UnknownUnit;
+    case kmp::Error::BadLength:
+      return Outcome::BadLength;
+    case kmp::Error::Unsupported:
+      return Outcome::Unsupported;
+    default:
+      return Outcome::Malformed;
+  }
+}
+
+std::vector<const Reading*> ReadResult::unsupported() const {
+  std::vector<const Reading*> out;
+  for (const auto& r : readings) {
+    if (r.unsupported()) out.push_back(&r);
+  }
+  return out;
+}
+
 bool nothing_from_meter(Failure f) {
   return f == Failure::Silent || f == Failure::EchoOnly;
 }
@@ -217,8 +280,7 @@ asio::awaitable<ReadResult> MeterSession::read_registers(std::span<const std::ui
   Failure worst = Failure::None;
   auto fail_all = [&result](const std::vector<std::uint16_t>& batch, Failure f) {
     for (std::uint16_t id : batch) {
-      result.readings.push_back(
-          Reading{id, kmp::register_name(id), std::nullopt, std::string(failure_name(f))});
+      result.readings.push_back(Reading{id, kmp::register_name(id), std::nullopt, outcome_of(f)});
     }
   };
   auto batches = plan_batches(ids);
@@ -251,13 +313,13 @@ asio::awaitable<ReadResult> MeterSession::read_registers(std::span<const std::ui
     any_answer = true;
     auto resp = kmp::decode_register_response(*a.reply);
     for (std::uint16_t id : batch) {
-      Reading r{id, kmp::register_name(id), std::nullopt, "Unsupported"};
+      Reading r{id, kmp::register_name(id), std::nullopt, Outcome::Unsupported};
       if (const kmp::RegisterBlock* b = resp->find(id)) {
         if (b->value.ok()) {
           r.value = b->value.value();
-          r.error.clear();
+          r.outcome = Outcome::Value;
         } else {
-          r.error = std::string(kmp::to_string(b->value.error()));
+          r.outcome = outcome_of(b->value.error());
         }
       }
       result.readings.push_back(std::move(r));

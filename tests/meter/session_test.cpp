@@ -240,7 +240,8 @@ TEST(Session, DiagnosesSilence) {
   EXPECT_EQ(r.failure, meter::Failure::Silent);
   EXPECT_EQ(m.requests().size(), 3U);  // 1 + 2 retries
   ASSERT_EQ(r.readings.size(), 2U);
-  EXPECT_EQ(r.readings[0].error, "Silent");
+  EXPECT_EQ(r.readings[0].outcome, meter::Outcome::Silent);
+  EXPECT_EQ(r.readings[0].error(), "Silent");
   EXPECT_NE(meter::diagnosis_text(r.failure).find("no bytes at all"), std::string_view::npos);
 }
 
