@@ -281,10 +281,11 @@ void add_read_command(CLI::App& app) {
   cmd->add_option("--protocol", legacy_args->protocol,
                   "auto (default): KMP at the line settings (1200 8N2 unless set), and only when "
                   "nothing comes back, KMP at the other of 1200 8N2/9600 8N1, the IEC readout, "
-                  "then /#1 (the one that answers is used and remembered for the port, so the "
-                  "next read asks it first; `kamstrup doctor` shows each step); "
-                  "kmp: KMP frames only; legacy: MULTICAL "
-                  "66/III/401/41 `/#1` (300 baud 7E2 out, 1200 back; the scale comes from the "
+                  "then /#1, each asked once when nothing comes back, and KMP at the first line "
+                  "once more at the end (the one that answers is used and remembered for the "
+                  "port, so the next read asks it first; `kamstrup doctor` shows each step); "
+                  "kmp: KMP frames only; legacy: MULTICAL 66/III/401/41 `/#1` (300 baud 7E2 "
+                  "out, 1200 back; the scale comes from the "
                   "meter's program number in `/#2`); iec: IEC 62056-21 mode A readout `/?!` at "
                   "300 baud (MULTICAL 66/401/III, Kamstrup 382)")
       ->check(CLI::IsMember({"auto", "kmp", "legacy", "iec"}));
