@@ -100,7 +100,7 @@ std::string time_text(std::int64_t ms, bool utc) {
 }
 
 std::string value_text(const meter::Reading& rd) {
-  if (!rd.value) return rd.error;
+  if (!rd.value) return std::string(rd.error());
   return rd.value->number ? rd.value->number->to_string() : rd.value->text;
 }
 

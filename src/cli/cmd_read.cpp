@@ -8,6 +8,7 @@
 #include "cli/common.hpp"
 #include "cli/remember.hpp"
 #include "kmp/catalogue.hpp"
+#include "kmp/info_code.hpp"
 #include "legacy/standard.hpp"
 #include "meter/detect.hpp"
 #include "meter/legacy_session.hpp"
@@ -52,6 +53,7 @@ struct LegacyArgs {
   unsigned reply_baud = 1200;
   bool no_iec_ack = false;
   bool redetect = false;  // ignore the protocol remembered for the port
+  std::string model;      // the info-code table (kmp::parse_info_codes); "" = the protocol's
 };
 
 // A legacy or IEC read: the session switches the line itself (300 7E2 out, 1200 back for /#n;
@@ -93,28 +95,6 @@ std::vector<std::string> register_names(const std::vector<std::string>& refs) {
   return names;
 }
 
-// The readings of a legacy/IEC reply that were asked for (all when none were named); a name the
-// reply lacks is reported as unsupported, never as zero.
-meter::ReadResult pick(meter::ReadResult result, const std::vector<std::string>& names) {
-  if (names.empty()) return result;
-  meter::ReadResult picked;
-  for (const auto& name : names) {
-    bool found = false;
-    for (const auto& rd : result.readings) {
-      if (rd.name == name && !found) {
-        picked.readings.push_back(rd);
-        found = true;
-      }
-    }
-    if (!found) {
-      const kmp::RegisterDef* def = kmp::find_register(std::string_view(name));
-      picked.readings.push_back(
-          meter::Reading{def != nullptr ? def->id : -1, name, std::nullopt, "Unsupported"});
-    }
-  }
-  return picked;
-}
-
 meter::ReadResult read_legacy(const MeterOptions& opts, const LegacyArgs& args,
                               const std::vector<std::string>& refs) {
   const meter::LegacyOptions lo = legacy_options(opts, args);
@@ -127,8 +107,9 @@ meter::ReadResult read_legacy(const MeterOptions& opts, const LegacyArgs& args,
     return run_sync(io, args.protocol == "iec" ? session.read_iec() : session.read_standard());
   });
   if (!result.answered()) fail_no_answer(opts, result.failure);
-  if (!session.error().empty()) std::cerr << "kamstrup: " << session.error() << "\n";
-  return pick(std::move(result), names);
+  if (result.unknown_program)
+    std::cerr << "kamstrup: " << meter::unknown_program_text(result) << "\n";
+  return meter::select_readings(std::move(result), names);
 }
 
 bool nothing_kmp_like(meter::Failure f) {
@@ -159,9 +140,10 @@ void forget_if_known(const std::optional<RememberedProtocol>& known, const Meter
 
 // Detection after KMP at the user's line got nothing back (the other KMP line, `/?!`, `/#1`),
 // or, with `first`, the whole detection starting with what answered on this port before.
+// `asked_kmp`: KMP at the user's line was asked just before and got nothing.
 meter::Detection detect(asio::io_context& io, transport::Port& port, const MeterOptions& opts,
                         const LegacyArgs& args, std::vector<std::uint16_t> kmp_ids,
-                        const std::optional<RememberedProtocol>& first) {
+                        const std::optional<RememberedProtocol>& first, bool asked_kmp) {
   meter::DetectOptions d;
   d.kmp = opts.session();
   d.kmp.retries = std::min(opts.retries, 1U);
@@ -190,6 +172,7 @@ meter::Detection detect(asio::io_context& io, transport::Port& port, const Meter
     for (const auto& l : meter::default_kmp_lines()) {
       if (!opts.line_set() && !(l == opts.line())) d.kmp_lines.push_back(l);
     }
+    if (asked_kmp) d.asked_kmp_line = opts.line();  // our own read got nothing there
   }
   d.legacy = legacy_options(opts, args);
   d.legacy.retries = std::min(opts.retries, 1U);
@@ -203,6 +186,28 @@ meter::Detection detect(asio::io_context& io, transport::Port& port, const Meter
 
 meter::Failure worse(meter::Failure a, meter::Failure b) {
   return static_cast<int>(a) >= static_cast<int>(b) ? a : b;
+}
+
+// What the auto chain asked, for the message when nothing answered: "KMP at 1200 8N2, ...".
+std::string tried_text(const std::optional<transport::LineSettings>& first_kmp,
+                       const meter::Detection& det) {
+  std::vector<std::string> labels;
+  if (first_kmp) labels.push_back("KMP at " + first_kmp->to_string());
+  for (const auto& step : det.steps) {
+    if (std::find(labels.begin(), labels.end(), step.label) == labels.end())
+      labels.push_back(step.label);
+  }
+  std::string out;
+  for (const auto& l : labels) out += (out.empty() ? "" : ", ") + l;
+  return out;
+}
+
+// The first KMP exchange of `--protocol auto` is the start of the detection chain: when nothing
+// comes back it is not retried, the other protocols are asked (see detect_protocol).
+meter::SessionOptions first_probe_options(const MeterOptions& opts) {
+  meter::SessionOptions so = opts.session();
+  so.retry_silence = false;
+  return so;
 }
 
 // `--protocol auto`: KMP first at the user's line (a KMP meter costs not one extra frame), and
@@ -230,7 +235,7 @@ meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
   if (mem) {
     first.failure = meter::Failure::Silent;  // the detection asks everything, KMP included
   } else if (!ids.empty()) {
-    meter::MeterSession session(*port, opts.session());
+    meter::MeterSession session(*port, first_probe_options(opts));
     io.restart();
     first = guard_port(opts, [&] { return run_sync(io, session.read_registers(ids)); });
     if (first.answered()) {
@@ -242,14 +247,19 @@ meter::ReadResult read_auto(const MeterOptions& opts, const LegacyArgs& args,
   } else {
     first.failure = meter::Failure::Silent;
   }
-  auto det = detect(io, *port, opts, args, ids, mem);
-  if (!det.protocol) fail_no_answer(opts, worse(first.failure, det.worst_failure()));
+  const bool asked_kmp = !mem && !ids.empty();
+  auto det = detect(io, *port, opts, args, ids, mem, asked_kmp);
+  if (!det.protocol) {
+    fail_no_answer(opts, worse(first.failure, det.worst_failure()),
+                   tried_text(asked_kmp ? std::optional(opts.line()) : std::nullopt, det));
+  }
   protocol = *det.protocol;
   for (auto& step : det.steps) {
     if (step.answered() && step.protocol == protocol && step.result) {
-      if (!step.note.empty()) std::cerr << "kamstrup: " << step.note << "\n";
+      if (step.result->unknown_program)
+        std::cerr << "kamstrup: " << meter::unknown_program_text(*step.result) << "\n";
       if (protocol == meter::Protocol::Kmp) return std::move(*step.result);
-      return pick(std::move(*step.result), names);
+      return meter::select_readings(std::move(*step.result), names);
     }
   }
   fail_no_answer(opts, det.worst_failure());
@@ -271,10 +281,11 @@ void add_read_command(CLI::App& app) {
   cmd->add_option("--protocol", legacy_args->protocol,
                   "auto (default): KMP at the line settings (1200 8N2 unless set), and only when "
                   "nothing comes back, KMP at the other of 1200 8N2/9600 8N1, the IEC readout, "
-                  "then /#1 (the one that answers is used and remembered for the port, so the "
-                  "next read asks it first; `kamstrup doctor` shows each step); "
-                  "kmp: KMP frames only; legacy: MULTICAL "
-                  "66/III/401/41 `/#1` (300 baud 7E2 out, 1200 back; the scale comes from the "
+                  "then /#1, each asked once when nothing comes back, and KMP at the first line "
+                  "once more at the end (the one that answers is used and remembered for the "
+                  "port, so the next read asks it first; `kamstrup doctor` shows each step); "
+                  "kmp: KMP frames only; legacy: MULTICAL 66/III/401/41 `/#1` (300 baud 7E2 "
+                  "out, 1200 back; the scale comes from the "
                   "meter's program number in `/#2`); iec: IEC 62056-21 mode A readout `/?!` at "
                   "300 baud (MULTICAL 66/401/III, Kamstrup 382)")
       ->check(CLI::IsMember({"auto", "kmp", "legacy", "iec"}));
@@ -294,6 +305,12 @@ void add_read_command(CLI::App& app) {
       ->check(CLI::IsMember({300U, 600U, 1200U, 2400U}));
   cmd->add_flag("--no-iec-ack", legacy_args->no_iec_ack,
                 "iec: do not send ACK 000 after the identification line");
+  cmd->add_option("--model", legacy_args->model,
+                  "The meter's model, for naming the flags of its info code (register info): "
+                  "multical403 (MULTICAL 403 bits), multical66c (MULTICAL 66-C codes, the "
+                  "default for /#n meters), unknown (every set bit as bit_N, the default for KMP "
+                  "meters, whose type number does not tell the model)")
+      ->check(CLI::IsMember({"multical403", "multical66c", "unknown"}));
   cmd->add_option("REG", *regs,
                   "Registers: catalogue names (see `kamstrup registers`) or ids (60, 0x3C)");
   auto* json_flag = cmd->add_flag("--json", opts->json, "Print one JSON object");
@@ -322,6 +339,8 @@ void add_read_command(CLI::App& app) {
       result = guard_port(*opts, [&] { return run_sync(io, session.read_registers(ids)); });
       if (!result.answered()) fail_no_answer(*opts, result.failure);
     }
+    if (!legacy_args->model.empty())
+      result.info_codes = *kmp::parse_info_codes(legacy_args->model);  // checked above
     if (opts->json) {
       std::cout << meter::read_result_json(opts->port, meter::utc_now_rfc3339(), result,
                                            meter::protocol_name(protocol))
@@ -482,7 +501,7 @@ void add_info_command(CLI::App& app) {
     meter::MeterSession::TypeResult type;
     type.failure = meter::Failure::Silent;
     if (!mem) {
-      meter::MeterSession probe(*port, opts->session());
+      meter::MeterSession probe(*port, first_probe_options(*opts));
       io.restart();
       type = guard_port(*opts, [&] { return run_sync(io, probe.get_type()); });
       if (type.type || !nothing_kmp_like(type.failure)) {
@@ -492,8 +511,11 @@ void add_info_command(CLI::App& app) {
         return;
       }
     }
-    auto det = detect(io, *port, *opts, *legacy_args, {}, mem);
-    if (!det.protocol) fail_no_answer(*opts, worse(type.failure, det.worst_failure()));
+    auto det = detect(io, *port, *opts, *legacy_args, {}, mem, !mem);
+    if (!det.protocol) {
+      fail_no_answer(*opts, worse(type.failure, det.worst_failure()),
+                     tried_text(mem ? std::nullopt : std::optional(opts->line()), det));
+    }
     if (*det.protocol == meter::Protocol::Kmp) {
       print_kmp_info(io, *port, *opts, det.line);
     } else {

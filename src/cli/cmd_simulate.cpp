@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "sim/faults.hpp"
 #include "sim/profile.hpp"
 #include "sim/simulator.hpp"
 
@@ -26,6 +27,7 @@ struct SimulateArgs {
   bool no_pacing = false;
   unsigned turnaround_ms = 50;
   bool echo = false;
+  std::string echo_mode;
   bool asleep = false;
   double drop = 0.0;
   double corrupt = 0.0;
@@ -79,7 +81,8 @@ sim::SimOptions to_options(const SimulateArgs& a) {
   o.accept_1_stop_bit = a.accept_1_stop_bit;
   o.pacing = !a.no_pacing;
   o.turnaround = std::chrono::milliseconds(a.turnaround_ms);
-  o.echo = a.echo;
+  o.echo = a.echo || !a.echo_mode.empty();
+  if (!a.echo_mode.empty()) o.echo_mode = *sim::parse_echo_mode(a.echo_mode);  // checked
   o.asleep = a.asleep;
   o.noise = a.noise;
   o.drop = a.drop;
@@ -168,6 +171,13 @@ void add_simulate_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_flag("--echo", args->echo,
                 "Echo every received byte back at once, as an optical head's reflection does");
+  cmd->add_option("--partial-echo", args->echo_mode,
+                  "Echo (implies --echo) only part of each request, as some optical heads do: "
+                  "no-crlf (ASCII requests /?! and /#n without CR and LF; KMP frames whole), "
+                  "no-first (every request without its first byte), truncated (only the first "
+                  "two bytes of every request), full (same as --echo)")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"full", "no-crlf", "no-first", "truncated"}));
   cmd->add_flag("--asleep", args->asleep, "Never answer (with --echo only the echo comes back)");
   cmd->add_option("--drop", args->drop, "Probability (0..1) of not answering a request")
       ->type_name("P")

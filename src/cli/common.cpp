@@ -84,7 +84,7 @@ asio::awaitable<std::unique_ptr<transport::Port>> open_port(const MeterOptions& 
   co_return port;
 }
 
-void fail_no_answer(const MeterOptions& opts, meter::Failure f) {
+void fail_no_answer(const MeterOptions& opts, meter::Failure f, const std::string& tried) {
   std::string error = "no valid answer from the meter";
   if (opts.json) {
     std::cout << "{\"port\": " << text::json_quote(opts.port)
@@ -93,9 +93,11 @@ void fail_no_answer(const MeterOptions& opts, meter::Failure f) {
               << ", \"diagnosis\": " << text::json_quote(meter::diagnosis_text(f)) << "}\n";
   }
   const unsigned attempts = opts.retries + 1;
-  throw ExitCode(kExitNoAnswer, error + " on " + opts.port + " (" + std::to_string(attempts) +
-                                    (attempts == 1 ? " attempt): " : " attempts): ") +
-                                    std::string(meter::diagnosis_text(f)));
+  const std::string what = !tried.empty()  ? tried + " tried"
+                           : attempts == 1 ? "1 attempt"
+                                           : std::to_string(attempts) + " attempts";
+  throw ExitCode(kExitNoAnswer, error + " on " + opts.port + " (" + what +
+                                    "): " + std::string(meter::diagnosis_text(f)));
 }
 
 }  // namespace kamstrup::cli

@@ -58,7 +58,9 @@ std::vector<std::uint16_t> parse_registers(const std::vector<std::string>& refs)
 // Opens the port or ends the program with exit 2 and the port's one-line error.
 asio::awaitable<std::unique_ptr<transport::Port>> open_port(const MeterOptions& opts);
 
-// The exit status and message for a meter that gave no valid answer.
-[[noreturn]] void fail_no_answer(const MeterOptions& opts, meter::Failure f);
+// The exit status and message for a meter that gave no valid answer. `tried` names what was
+// asked (auto-detection: "KMP at 1200 8N2, ..."); empty: the attempts of --retries are counted.
+[[noreturn]] void fail_no_answer(const MeterOptions& opts, meter::Failure f,
+                                 const std::string& tried = "");
 
 }  // namespace kamstrup::cli

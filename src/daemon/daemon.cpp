@@ -383,10 +383,10 @@ class Runner {
       m.status.info = info;
       fanout_.meter_info(info);
     }
-    if (result.answered() && !m.legacy->error().empty()) {
+    if (result.answered() && result.unknown_program) {
       // The meter answered but its program number is not in the scale table: no guessed values.
       ++m.status.polls_failed;
-      set_state(m, false, m.legacy->error());
+      set_state(m, false, meter::unknown_program_text(result));
       co_return;
     }
     store_result(m, result);

@@ -208,12 +208,33 @@ std::vector<Value> iec_values(const IecReadout& readout) {
 
 // ---- receiver ------------------------------------------------------------------------------
 
+namespace {
+
+// Non-empty characters of the request "/?!" CR LF, in order, some possibly missing.
+bool echo_fragment(std::string_view s) {
+  std::size_t at = 0;
+  for (char c : s) {
+    while (at < kIecRequest.size() && kIecRequest[at] != c) ++at;
+    if (at == kIecRequest.size()) return false;
+    ++at;
+  }
+  return !s.empty();
+}
+
+}  // namespace
+
 IecReceiver::Event IecReceiver::feed(std::uint8_t byte) {
   const auto c = static_cast<char>(byte & 0x7FU);
   if (state_ == State::Done) return Event::None;
   if (state_ == State::Idle) {
     if (c != '/') return Event::None;
     state_ = State::Ident;
+    buf_.clear();
+  }
+  // A '/' after part of our own "/?!" (a head that reflected it without CR LF, or cut short) is
+  // the meter's identification starting: the fragment was echo.
+  if (state_ == State::Ident && c == '/' && echo_fragment(buf_)) {
+    echo_ = true;
     buf_.clear();
   }
   if (buf_.size() == kMaxBytes) {

@@ -58,14 +58,16 @@ transport::LineSettings kmp_line(unsigned baud, unsigned stop_bits) {
 }
 
 asio::awaitable<ProbeStep> probe_kmp(transport::Port& port, const DetectOptions& o,
-                                     const transport::LineSettings& line) {
+                                     const transport::LineSettings& line, bool again = false) {
   ProbeStep step;
   step.protocol = Protocol::Kmp;
   step.line = line;
-  step.label = "KMP at " + line.to_string();
+  step.label = "KMP at " + line.to_string() + (again ? " (asked again)" : "");
   co_await port.set_line(line);
   co_await port.discard_input();
-  MeterSession session(port, o.kmp);
+  SessionOptions so = o.kmp;
+  so.retry_silence = false;  // a meter that ignores this line is asked the next protocol
+  MeterSession session(port, so);
   if (o.kmp_registers.empty()) {
     auto serial = co_await session.get_serial();
     step.failure = serial.failure;
@@ -84,12 +86,13 @@ asio::awaitable<ProbeStep> probe_legacy(transport::Port& port, const DetectOptio
   ProbeStep step;
   step.protocol = protocol;
   step.label = std::move(label);
-  LegacySession session(port, o.legacy);
+  LegacyOptions lo = o.legacy;
+  lo.retry_silence = false;
+  LegacySession session(port, lo);
   auto r = co_await read(session);
   step.failure = r.failure;
   step.line = port.line();
   if (r.answered()) step.result = std::move(r);
-  step.note = session.error();
   step.stats = session.stats();
   co_return step;
 }
@@ -135,6 +138,9 @@ asio::awaitable<Detection> detect_protocol(transport::Port& port, const DetectOp
     }
   }
 
+  // The KMP line asked again when nothing answers: the caller's, else the first one here if it
+  // got nothing from the meter.
+  std::optional<transport::LineSettings> again = options.asked_kmp_line;
   for (const auto& line : options.kmp_lines) {
     const auto& step = record(co_await probe_kmp(port, options, line));
     if (step.answered()) {
@@ -145,6 +151,7 @@ asio::awaitable<Detection> detect_protocol(transport::Port& port, const DetectOp
     // Frames that fail their CRC come from a KMP meter at this very line: the other protocols
     // cannot help, the head's alignment can.
     if (step.failure == Failure::CrcErrors) co_return d;
+    if (!again && d.steps.size() == 1 && nothing_from_meter(step.failure)) again = line;
   }
 
   const bool iec_answered = record(co_await probe_iec(port, options)).answered();
@@ -153,6 +160,13 @@ asio::awaitable<Detection> detect_protocol(transport::Port& port, const DetectOp
     d.protocol = Protocol::Legacy;
   } else if (iec_answered) {
     d.protocol = Protocol::Iec;
+  }
+  const bool ascii_remembered = options.first == Protocol::Legacy || options.first == Protocol::Iec;
+  if (!d.protocol && again && options.kmp.retries > 0 && !ascii_remembered) {
+    if (record(co_await probe_kmp(port, options, *again, true)).answered()) {
+      d.protocol = Protocol::Kmp;
+      d.line = *again;
+    }
   }
   co_return d;
 }

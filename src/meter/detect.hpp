@@ -36,9 +36,10 @@ struct ProbeStep {
   transport::LineSettings line;  // what the request went out with
   std::string label;             // "KMP at 1200 8N2", "IEC readout /?! at 300 7E1", ...
   Failure failure = Failure::None;
-  SessionStats stats;                // that attempt's wire traffic (echoes, CRC errors, ...)
-  std::optional<ReadResult> result;  // the readings an answering KMP/IEC/legacy probe got
-  std::string note;  // legacy: why an answering meter gave no values (unknown program number)
+  SessionStats stats;  // that attempt's wire traffic (echoes, CRC errors, ...)
+  // The readings an answering KMP/IEC/legacy probe got (a legacy meter whose program number is
+  // not in the scale table answers too: its readings are UnknownProgram, see unknown_program).
+  std::optional<ReadResult> result;
   [[nodiscard]] bool answered() const { return failure == Failure::None; }
 };
 
@@ -67,10 +68,19 @@ struct DetectOptions {
   // silent KMP probes again. When it does not answer, the usual order follows (asking it again
   // in its place). For KMP, put the remembered line first in kmp_lines.
   std::optional<Protocol> first;
+  // KMP at this line was asked by the caller just before (its own read) and got nothing: it is
+  // the one asked again at the end (see detect_protocol) instead of kmp_lines' first.
+  std::optional<transport::LineSettings> asked_kmp_line;
   std::function<void(const ProbeStep&)> on_step;  // progress (doctor prints each step)
 };
 
-// Tries KMP 1200 8N2, KMP 9600 8N1, IEC readout, `/#1` (`first` before them). Leaves the port at
+// Tries KMP 1200 8N2, KMP 9600 8N1, IEC readout, `/#1` (`first` before them). A probe that gets
+// nothing from the meter (silence, or only our own echo, whole or partial) is not retried before
+// the next protocol is tried, so a dead or sleeping meter is diagnosed in seconds; a probe that
+// gets bytes (garbage, CRC errors) is retried as the options say. When nothing answered at all
+// and kmp.retries allows, the first KMP line (or asked_kmp_line) is asked once more at the end: a
+// KMP meter may ignore a single request, and by then its recovery time has long passed (not
+// after a remembered `/#n` or IEC meter, which the chain asks twice already). Leaves the port at
 // the line of the protocol that answered (the legacy session switches lines itself). Port errors
 // propagate.
 asio::awaitable<Detection> detect_protocol(transport::Port& port, const DetectOptions& options);

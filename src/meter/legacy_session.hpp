@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "legacy/iec.hpp"
 #include "legacy/standard.hpp"
 #include "meter/session.hpp"
 #include "transport/port.hpp"
@@ -37,6 +38,9 @@ struct LegacyOptions {
   unsigned retries = 2;
   // Minimum time between the starts of two requests after a failed one.
   std::chrono::milliseconds retry_interval{5000};
+  // Whether a request that got nothing from the meter (silence, or only our own echo) is asked
+  // again; auto-detection turns it off (see SessionOptions::retry_silence).
+  bool retry_silence = true;
   // Send ACK "000" CR LF after the IEC identification line (harmless for meters that do not
   // wait for it; MC III/41/401 do).
   bool iec_ack = true;
@@ -58,9 +62,9 @@ class LegacySession {
   LegacySession(transport::Port& port, LegacyOptions options);
 
   // /#2 once for the scale (unless given), then /#1: heat_energy, volume, hour_counter, temp1,
-  // temp2, temp_diff, power, flow, peak_power, info. failure == None means the meter answered;
-  // a program number outside the scale table leaves every reading failed with "UnknownProgram"
-  // and error() saying how to set the scale.
+  // temp2, temp_diff, power, flow, peak_power, info (info_codes: MULTICAL 66-C). failure == None
+  // means the meter answered; a program number outside the scale table leaves every reading
+  // Outcome::UnknownProgram and the number in ReadResult::unknown_program.
   asio::awaitable<ReadResult> read_standard();
   // The IEC 62056-21 mode A readout, every item as a reading (6.8 heat_energy, ...).
   asio::awaitable<ReadResult> read_iec();
@@ -75,9 +79,6 @@ class LegacySession {
   [[nodiscard]] const std::optional<legacy::Scale>& scale() const { return scale_; }
   // The program number read from /#2, if any.
   [[nodiscard]] const std::optional<legacy::ProgramNumber>& program() const { return program_; }
-  // A sentence for the user when the last read could not produce values although the meter
-  // answered (unknown program number); "" otherwise.
-  [[nodiscard]] const std::string& error() const { return error_; }
   // The identification line of the last IEC readout ("/KAM 0 MC").
   [[nodiscard]] const std::string& identification() const { return identification_; }
 
@@ -86,6 +87,13 @@ class LegacySession {
   asio::awaitable<LegacyReply> exchange(const std::string& request, std::size_t max_lines,
                                         Accept accept);
   asio::awaitable<LegacyReply> exchange_once(const std::string& request, std::size_t max_lines);
+  struct IecAttempt {
+    std::optional<legacy::IecReadout> readout;
+    Failure failure = Failure::Silent;
+  };
+  asio::awaitable<IecAttempt> iec_once();
+  // Decodes a complete readout into `readout`; the failure (None when it decoded), counted.
+  Failure decoded_failure(std::string_view bytes, std::optional<legacy::IecReadout>& readout);
   asio::awaitable<void> wait_until(Clock::time_point t);
   asio::awaitable<void> pace_before_request();
   asio::awaitable<void> set_line(const transport::LineSettings& settings);
@@ -95,7 +103,6 @@ class LegacySession {
   SessionStats stats_;
   std::optional<legacy::Scale> scale_;
   std::optional<legacy::ProgramNumber> program_;
-  std::string error_;
   std::string identification_;
   Clock::time_point last_request_{};
   bool had_failure_ = false;
@@ -103,5 +110,15 @@ class LegacySession {
 
 // The catalogue names read_standard() reports, in order.
 std::vector<std::string> legacy_standard_names();
+
+// How to set the scale of a meter whose program number is not in the table, for people.
+std::string unknown_program_text(const legacy::ProgramNumber& program);
+// The same for a result whose unknown_program is set; "" otherwise.
+std::string unknown_program_text(const ReadResult& result);
+
+// The readings named (all when `names` is empty), in the order named; a name the result lacks
+// is added as Outcome::Unsupported (a /#1 or IEC reply carries a fixed set of quantities: a
+// configured `volume2` the meter lacks is reported, never silently absent).
+ReadResult select_readings(ReadResult result, const std::vector<std::string>& names);
 
 }  // namespace kamstrup::meter

@@ -273,14 +273,14 @@ class Reader {
         Reading rd;
         rd.id = id;
         rd.name = kmp::register_name(id);
-        rd.error = "Unsupported";
+        rd.outcome = Outcome::Unsupported;
         if (auto col = r.column_of(id)) {
           auto v = r.value(i, *col);
           if (v.ok()) {
             rd.value = v.value();
-            rd.error.clear();
+            rd.outcome = Outcome::Value;
           } else {
-            rd.error = std::string(kmp::to_string(v.error()));
+            rd.outcome = outcome_of(v.error());
           }
         }
         rec.readings.push_back(std::move(rd));

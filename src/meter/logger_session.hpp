@@ -46,8 +46,9 @@ using kmp::parse_logger_kind;
 struct LogRecord {
   std::int64_t time_ms = 0;  // Unix ms of the record's logged local date and time
   std::uint16_t record_id = 0;
-  // One per requested register, in request order: a value, or error "Unsupported" when the
-  // logger does not log it, or a codec error name for a value that cannot be decoded.
+  // One per requested register, in request order: a value, or Outcome::Unsupported when the
+  // logger does not log it, or a codec outcome (UnknownUnit, ...) for a value that cannot be
+  // decoded.
   std::vector<Reading> readings;
 };
 

@@ -9,6 +9,7 @@
 
 #include "kmp/catalogue.hpp"
 #include "kmp/frame.hpp"
+#include "meter/echo.hpp"
 
 namespace kamstrup::meter {
 
@@ -33,8 +34,10 @@ std::string_view diagnosis_text(Failure f) {
     case Failure::None:
       return "";
     case Failure::Silent:
-      return "no bytes at all came back: wrong port, no optical head connected, or the head is "
-             "not powered - check the port name and the head's cable.";
+      return "no bytes at all came back: the meter is asleep (many heads do not echo, so a "
+             "sleeping meter gives silence too), or the port is wrong, no optical head is "
+             "connected or the head is not powered - press a button on the meter to wake its "
+             "optical port, check the magnet, the port name and the head's cable.";
     case Failure::EchoOnly:
       return "only our own request came back (optical echo): the meter is asleep or the head is "
              "misaligned - press a button on the meter to wake its optical port, and check the "
@@ -47,6 +50,73 @@ std::string_view diagnosis_text(Failure f) {
              "reaches the meter's optical eye - reseat the head and shield it from light.";
   }
   return "";
+}
+
+std::string_view outcome_name(Outcome o) {
+  switch (o) {
+    case Outcome::Value:
+      return "";
+    case Outcome::Unsupported:
+      return "Unsupported";
+    case Outcome::UnknownUnit:
+      return "UnknownUnit";
+    case Outcome::BadLength:
+      return "BadLength";
+    case Outcome::Malformed:
+      return "Malformed";
+    case Outcome::Silent:
+      return "Silent";
+    case Outcome::EchoOnly:
+      return "EchoOnly";
+    case Outcome::Garbage:
+      return "Garbage";
+    case Outcome::CrcErrors:
+      return "CrcErrors";
+    case Outcome::UnknownProgram:
+      return "UnknownProgram";
+  }
+  return "?";
+}
+
+Outcome outcome_of(Failure f) {
+  switch (f) {
+    case Failure::None:
+      return Outcome::Value;
+    case Failure::Silent:
+      return Outcome::Silent;
+    case Failure::EchoOnly:
+      return Outcome::EchoOnly;
+    case Failure::Garbage:
+      return Outcome::Garbage;
+    case Failure::CrcErrors:
+      return Outcome::CrcErrors;
+  }
+  return Outcome::Garbage;
+}
+
+Outcome outcome_of(kmp::Error e) {
+  switch (e) {
+    case kmp::Error::UnknownUnit:
+      return Outcome::UnknownUnit;
+    case kmp::Error::BadLength:
+      return Outcome::BadLength;
+    case kmp::Error::Unsupported:
+      return Outcome::Unsupported;
+    default:
+      return Outcome::Malformed;
+  }
+}
+
+std::vector<const Reading*> ReadResult::unsupported() const {
+  std::vector<const Reading*> out;
+  for (const auto& r : readings) {
+    if (r.unsupported()) out.push_back(&r);
+  }
+  return out;
+}
+
+bool nothing_from_meter(Failure f) {
+  return f == Failure::Silent || f == Failure::EchoOnly;
 }
 
 std::vector<std::vector<std::uint16_t>> plan_batches(std::span<const std::uint16_t> ids) {
@@ -93,9 +163,12 @@ asio::awaitable<MeterSession::Attempt> MeterSession::exchange_once(
   bool bad_frame = false;
   std::array<std::uint8_t, 256> buf{};
   Attempt result;
+  // What came back, up to one byte more than the request (then it cannot be only our echo).
+  std::vector<std::uint8_t> heard;
 
   auto finish = [&](Failure failure) {
-    stats_.noise_bytes += rx.noise_bytes() + rx.zero_bytes();
+    // A partial echo's bytes are not line noise.
+    if (failure != Failure::EchoOnly) stats_.noise_bytes += rx.noise_bytes() + rx.zero_bytes();
     result.failure = failure;
     if (failure != Failure::None) {
       had_failure_ = true;
@@ -108,6 +181,7 @@ asio::awaitable<MeterSession::Attempt> MeterSession::exchange_once(
     if (n == 0) break;
     stats_.bytes_received += n;
     for (std::size_t i = 0; i < n; ++i) {
+      if (heard.size() <= request.size()) heard.push_back(buf[i]);
       auto event = rx.feed(buf[i]);
       if (event == kmp::FrameReceiver::Event::Overlong) {
         bad_frame = true;
@@ -155,6 +229,12 @@ asio::awaitable<MeterSession::Attempt> MeterSession::exchange_once(
   Failure f = Failure::Silent;
   if (crc_error) {
     f = Failure::CrcErrors;
+  } else if (only_own_echo(heard, request) &&
+             std::any_of(heard.begin(), heard.end(), [](std::uint8_t b) { return b != 0; })) {
+    // Whole, or partly reflected (a byte lost, cut short): a sleeping meter behind a head. (Zero
+    // bytes alone are what a meter may send, not a reflection.)
+    f = Failure::EchoOnly;
+    if (!echo) ++stats_.echoes;
   } else if (bad_frame || rx.noise_bytes() > 0 || rx.in_frame()) {
     f = Failure::Garbage;
   } else if (echo) {
@@ -189,6 +269,7 @@ asio::awaitable<MeterSession::Attempt> MeterSession::transact(
       last_failure_ = Clock::now();
     }
     worst = std::max(worst, a.failure);
+    if (!options_.retry_silence && nothing_from_meter(a.failure)) break;
   }
   co_return Attempt{std::nullopt, worst};
 }
@@ -199,8 +280,7 @@ asio::awaitable<ReadResult> MeterSession::read_registers(std::span<const std::ui
   Failure worst = Failure::None;
   auto fail_all = [&result](const std::vector<std::uint16_t>& batch, Failure f) {
     for (std::uint16_t id : batch) {
-      result.readings.push_back(
-          Reading{id, kmp::register_name(id), std::nullopt, std::string(failure_name(f))});
+      result.readings.push_back(Reading{id, kmp::register_name(id), std::nullopt, outcome_of(f)});
     }
   };
   auto batches = plan_batches(ids);
@@ -233,13 +313,13 @@ asio::awaitable<ReadResult> MeterSession::read_registers(std::span<const std::ui
     any_answer = true;
     auto resp = kmp::decode_register_response(*a.reply);
     for (std::uint16_t id : batch) {
-      Reading r{id, kmp::register_name(id), std::nullopt, "Unsupported"};
+      Reading r{id, kmp::register_name(id), std::nullopt, Outcome::Unsupported};
       if (const kmp::RegisterBlock* b = resp->find(id)) {
         if (b->value.ok()) {
           r.value = b->value.value();
-          r.error.clear();
+          r.outcome = Outcome::Value;
         } else {
-          r.error = std::string(kmp::to_string(b->value.error()));
+          r.outcome = outcome_of(b->value.error());
         }
       }
       result.readings.push_back(std::move(r));

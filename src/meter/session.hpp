@@ -14,7 +14,9 @@
 #include <string_view>
 #include <vector>
 
+#include "kmp/info_code.hpp"
 #include "kmp/messages.hpp"
+#include "legacy/standard.hpp"
 #include "transport/port.hpp"
 
 namespace kamstrup::meter {
@@ -31,6 +33,10 @@ struct SessionOptions {
   unsigned retries = 2;
   // After invalid data or silence the meter discards requests for 1.6 s (doc §2.1).
   std::chrono::milliseconds recovery{1600};
+  // Whether an exchange that got nothing from the meter (silence, or only our own echo) is
+  // retried. Auto-detection turns it off: a meter that ignores a protocol is asked the next one
+  // instead of waiting out this one's retries (a dead meter is diagnosed in seconds).
+  bool retry_silence = true;
   std::uint8_t dst = kmp::kDstMeter;
 };
 
@@ -44,6 +50,8 @@ enum class Failure : std::uint8_t {
 };
 
 std::string_view failure_name(Failure f);
+// Silent or EchoOnly: not a byte came from the meter itself.
+bool nothing_from_meter(Failure f);
 // One sentence with the likely cause and fix, for users.
 std::string_view diagnosis_text(Failure f);
 
@@ -61,6 +69,33 @@ struct SessionStats {
   std::uint64_t retries = 0;
 };
 
+// What became of one requested register.
+enum class Outcome : std::uint8_t {
+  Value,        // read: Reading::value holds it
+  Unsupported,  // the meter does not have it (omitted from its reply, or its protocol's reply
+                // has no such quantity)
+  // Its block in the reply could not be decoded (kmp::Error of that block only).
+  UnknownUnit,  // unit code outside the unit table
+  BadLength,    // a length that cannot hold a number
+  Malformed,    // any other undecodable block
+  // Its request got no valid reply (Failure).
+  Silent,
+  EchoOnly,
+  Garbage,
+  CrcErrors,
+  // Legacy `/#n`: the meter answered, but its program number is not in the scale table, so no
+  // value can be scaled (ReadResult::unknown_program has the number).
+  UnknownProgram,
+};
+
+// The text scripts see ("Unsupported", "UnknownUnit", "Silent", ...: the `failed[].error` of
+// `read --json`, the table's notes); "" for Value. Never renamed.
+std::string_view outcome_name(Outcome o);
+// The outcome of a register whose request got no valid reply (Failure::None → Value).
+Outcome outcome_of(Failure f);
+// The outcome of a register block that could not be decoded.
+Outcome outcome_of(kmp::Error e);
+
 // The outcome for one requested register.
 struct Reading {
   // KMP register id; -1 for a quantity without one (legacy `/#n` and IEC readouts: peak_power,
@@ -68,18 +103,26 @@ struct Reading {
   std::int32_t id = -1;
   std::string name;  // catalogue name or register_<id>
   std::optional<kmp::RegisterValue> value;
-  // Empty when there is a value. "Unsupported" when the meter omitted the register; a codec
-  // error name (UnknownUnit, BadLength) for a block that could not be decoded; a Failure name
-  // (Silent, EchoOnly, Garbage, CrcErrors) when its request got no valid reply.
-  std::string error;
-  [[nodiscard]] bool unsupported() const { return error == "Unsupported"; }
+  // Value exactly when `value` is set.
+  Outcome outcome = Outcome::Value;
+  [[nodiscard]] bool unsupported() const { return outcome == Outcome::Unsupported; }
+  // outcome_name(outcome): "" when there is a value.
+  [[nodiscard]] std::string_view error() const { return outcome_name(outcome); }
 };
 
 struct ReadResult {
   std::vector<Reading> readings;  // one per distinct requested id, in request order
   // Set when no valid answer came back at all (then every reading is a failure).
   Failure failure = Failure::None;
+  // Legacy `/#n`: the meter's program number when it is not in the scale table (every reading
+  // is then UnknownProgram; unknown_program_text() says how to set the scale).
+  std::optional<legacy::ProgramNumber> unknown_program;
+  // Which table decodes the meter's info code (register 99 "info"): the legacy `/#n` session
+  // sets the MULTICAL 66-C codes; the caller may set the model it knows (kmp/info_code.hpp).
+  kmp::InfoCodes info_codes = kmp::InfoCodes::Unknown;
   [[nodiscard]] bool answered() const { return failure == Failure::None; }
+  // The registers the meter does not have (Outcome::Unsupported), in request order.
+  [[nodiscard]] std::vector<const Reading*> unsupported() const;
 };
 
 class MeterSession {

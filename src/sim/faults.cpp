@@ -61,4 +61,44 @@ bool parity_error(std::string& text, std::size_t from, std::size_t to, std::mt19
   return true;
 }
 
+std::optional<EchoMode> parse_echo_mode(std::string_view text) {
+  if (text == "full") return EchoMode::Full;
+  if (text == "no-crlf") return EchoMode::NoCrLf;
+  if (text == "no-first") return EchoMode::NoFirst;
+  if (text == "truncated") return EchoMode::Truncated;
+  return std::nullopt;
+}
+
+std::vector<std::uint8_t> EchoFilter::reflect(std::span<const std::uint8_t> bytes) {
+  std::vector<std::uint8_t> out;
+  for (std::uint8_t b : bytes) {
+    // 0x80 never occurs inside a stuffed KMP frame; '/' and ACK start an ASCII request only
+    // outside one (a KMP frame may carry 0x2F as data).
+    const bool starts = b == kmp::kStartToMeter || (!in_kmp_ && (b == '/' || b == kmp::kAck));
+    if (starts) {
+      position_ = 0;
+      in_kmp_ = b == kmp::kStartToMeter;
+    }
+    const std::size_t at = position_++;
+    const bool kmp_byte = in_kmp_;
+    if (in_kmp_ && b == kmp::kStop) in_kmp_ = false;
+    bool keep = true;
+    switch (mode_) {
+      case EchoMode::Full:
+        break;
+      case EchoMode::NoCrLf:
+        keep = kmp_byte || (b != '\r' && b != '\n');
+        break;
+      case EchoMode::NoFirst:
+        keep = !starts;
+        break;
+      case EchoMode::Truncated:
+        keep = at < 2;
+        break;
+    }
+    if (keep) out.push_back(b);
+  }
+  return out;
+}
+
 }  // namespace kamstrup::sim

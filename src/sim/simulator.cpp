@@ -116,7 +116,8 @@ class Meter {
         index_(index),
         ex_(std::move(ex)),
         model_(std::move(profile), splitmix64(opts.seed + 2 * index), WallClock::now()),
-        rng_(splitmix64(opts.seed + 2 * index + 1)) {
+        rng_(splitmix64(opts.seed + 2 * index + 1)),
+        echo_(opts.echo_mode) {
     if (model_.profile().legacy.enabled) {
       legacy_ = std::make_unique<LegacyResponder>(model_.profile());
     }
@@ -162,6 +163,7 @@ class Meter {
   asio::any_io_executor ex_;
   MeterModel model_;
   std::mt19937_64 rng_;
+  EchoFilter echo_;
   kmp::FrameReceiver rx_;
   Steady::time_point frame_start_{};
   Steady::time_point tx_free_{};
@@ -172,7 +174,10 @@ class Meter {
 void Meter::on_bytes(std::span<const std::uint8_t> bytes) {
   const auto mono = Steady::now();
   const auto wall = WallClock::now();
-  if (opts_.echo) link->send(bytes);
+  if (opts_.echo) {
+    const auto reflected = echo_.reflect(bytes);
+    if (!reflected.empty()) link->send(reflected);
+  }
   if (legacy_) {
     on_legacy_bytes(bytes, mono, wall);
     return;

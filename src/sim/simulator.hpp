@@ -24,7 +24,8 @@
 //    With pacing the request's last byte counts as heard when the line would have delivered it
 //    (its first byte's arrival + its length × char time), since a pty or TCP link delivers a
 //    request at once; the rx line's t/mono are that moment.
-//  - echo: every received byte is written back at once (an optical head's reflection).
+//  - echo: every received byte is written back at once (an optical head's reflection);
+//    echo_mode reflects only part of each request instead (see EchoMode in faults.hpp).
 //  - asleep: never answers. drop P: no answer with probability P. corrupt P: with probability P
 //    the reply is corrupted so that its CRC fails (see faults.hpp). noise: 1–8 junk bytes before
 //    each reply.
@@ -61,6 +62,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "sim/faults.hpp"
 #include "sim/meter_model.hpp"
 #include "sim/profile.hpp"
 
@@ -80,6 +82,7 @@ struct SimOptions {
   bool pacing = true;
   std::chrono::milliseconds turnaround{50};
   bool echo = false;
+  EchoMode echo_mode = EchoMode::Full;  // with echo: what of each request is reflected
   bool asleep = false;
   bool noise = false;
   double drop = 0.0;     // 0..1

@@ -188,6 +188,36 @@ TEST(LegacyNegative, IecReceiverSkipsEchoAndCompletesAfterBcc) {
   EXPECT_EQ(overlong, 1U);
 }
 
+// Heads that reflect "/?!" without its CR LF, or only "/?", run the echo into the meter's
+// identification: the fragment before the identification's '/' is echo, not part of it.
+TEST(LegacyNegative, IecReceiverSkipsAPartialEchoBeforeTheIdentification) {
+  for (const std::string echo : {"/?!", "/?", "/", "/!\r"}) {
+    SCOPED_TRACE(echo);
+    IecReceiver rx;
+    const std::string wire = echo + iec1();
+    std::vector<IecReceiver::Event> events;
+    for (char c : wire) {
+      auto e = rx.feed(static_cast<std::uint8_t>(c));
+      if (e != IecReceiver::Event::None) events.push_back(e);
+    }
+    EXPECT_EQ(events, (std::vector<IecReceiver::Event>{IecReceiver::Event::Identification,
+                                                       IecReceiver::Event::Complete}));
+    EXPECT_TRUE(rx.saw_echo());
+    EXPECT_EQ(rx.bytes(), iec1());
+    auto r = decode_iec_readout(rx.bytes());
+    ASSERT_TRUE(r.ok());
+    EXPECT_EQ(r->identification, "/KAM 685-382-OK-15");
+  }
+  // An identification that merely contains '/' further on is not cut.
+  IecReceiver rx;
+  const std::string ident = "/KAM/2\r\n\x02!\r\n\x03";
+  std::string wire = ident + static_cast<char>(iec_bcc("!\r\n\x03"));
+  for (char c : wire) rx.feed(static_cast<std::uint8_t>(c));
+  EXPECT_FALSE(rx.saw_echo());
+  ASSERT_TRUE(decode_iec_readout(rx.bytes()).ok());
+  EXPECT_EQ(decode_iec_readout(rx.bytes())->identification, "/KAM/2");
+}
+
 }  // namespace
 
 namespace {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "legacy/standard.hpp"
+#include "meter/legacy_session.hpp"
 #include "meter/report.hpp"
 
 using namespace kamstrup;
@@ -11,10 +12,14 @@ namespace {
 
 meter::ReadResult mixed() {
   meter::ReadResult r;
-  r.readings.push_back(meter::Reading{60, "heat_energy", legacy::make_value(507109, 3, "MWh"), ""});
-  r.readings.push_back(meter::Reading{-1, "peak_power", legacy::make_value(93, 1, "kW"), ""});
-  r.readings.push_back(meter::Reading{-1, "customer_number", std::nullopt, "Unsupported"});
-  r.readings.push_back(meter::Reading{-1, "pulse_input", std::nullopt, "UnknownProgram"});
+  r.readings.push_back(meter::Reading{60, "heat_energy", legacy::make_value(507109, 3, "MWh"),
+                                      meter::Outcome::Value});
+  r.readings.push_back(
+      meter::Reading{-1, "peak_power", legacy::make_value(93, 1, "kW"), meter::Outcome::Value});
+  r.readings.push_back(
+      meter::Reading{-1, "customer_number", std::nullopt, meter::Outcome::Unsupported});
+  r.readings.push_back(
+      meter::Reading{-1, "pulse_input", std::nullopt, meter::Outcome::UnknownProgram});
   return r;
 }
 
@@ -40,6 +45,25 @@ TEST(ReadingId, TableShowsADash) {
             "pulse_input (-): failed: UnknownProgram\n");
   EXPECT_EQ(meter::id_text(-1), "-");
   EXPECT_EQ(meter::id_text(0), "0");
+}
+
+// A /#1 reply carries a fixed set of quantities: one the user (or a configuration) names that is
+// not among them is listed as unsupported, never silently absent.
+TEST(ReadingId, SelectedReadingsListWhatTheReplyLacksAsUnsupported) {
+  meter::ReadResult all = mixed();
+  all.info_codes = kmp::InfoCodes::Multical66C;
+  const auto r = meter::select_readings(all, {"peak_power", "volume2", "heat_energy"});
+  ASSERT_EQ(r.readings.size(), 3U);
+  EXPECT_EQ(r.readings[0].name, "peak_power");
+  EXPECT_TRUE(r.readings[0].value);
+  EXPECT_EQ(r.readings[1].name, "volume2");
+  EXPECT_EQ(r.readings[1].id, 69);
+  EXPECT_EQ(r.readings[1].outcome, meter::Outcome::Unsupported);
+  EXPECT_EQ(r.readings[2].name, "heat_energy");
+  EXPECT_EQ(r.info_codes, kmp::InfoCodes::Multical66C);
+  ASSERT_EQ(r.unsupported().size(), 1U);
+  EXPECT_EQ(r.unsupported()[0]->name, "volume2");
+  EXPECT_EQ(meter::select_readings(all, {}).readings.size(), all.readings.size());
 }
 
 }  // namespace

@@ -152,7 +152,7 @@ TEST(LegacySession, SilenceIsRetriedAfterTheRetryInterval) {
   ASSERT_EQ(r.readings.size(), 10U);
   for (const auto& rd : r.readings) {
     EXPECT_FALSE(rd.value) << rd.name;
-    EXPECT_EQ(rd.error, "Silent");
+    EXPECT_EQ(rd.outcome, meter::Outcome::Silent);
   }
   EXPECT_EQ(session.stats().frames_sent, 2U);
   EXPECT_EQ(session.stats().retries, 1U);
@@ -181,9 +181,13 @@ TEST(LegacySession, UnknownProgramNumberGivesNoValueButAnExplanation) {
   ASSERT_EQ(r.readings.size(), 10U);
   for (const auto& rd : r.readings) {
     EXPECT_FALSE(rd.value) << rd.name;
-    EXPECT_EQ(rd.error, "UnknownProgram");
+    EXPECT_EQ(rd.outcome, meter::Outcome::UnknownProgram);
+    EXPECT_EQ(rd.error(), "UnknownProgram");
   }
-  EXPECT_NE(session.error().find("CCC=999"), std::string::npos) << session.error();
+  ASSERT_TRUE(r.unknown_program);
+  EXPECT_EQ(r.unknown_program->ccc, 999U);
+  const std::string text = meter::unknown_program_text(r);
+  EXPECT_NE(text.find("CCC=999"), std::string::npos) << text;
   EXPECT_EQ(session.stats().frames_sent, 1U);
   EXPECT_FALSE(session.scale());
 }

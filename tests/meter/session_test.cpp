@@ -19,6 +19,7 @@
 
 #include "../kmp/test_util.hpp"
 #include "kmp/frame.hpp"
+#include "meter/echo.hpp"
 #include "meter/session.hpp"
 
 using namespace kamstrup;
@@ -239,7 +240,8 @@ TEST(Session, DiagnosesSilence) {
   EXPECT_EQ(r.failure, meter::Failure::Silent);
   EXPECT_EQ(m.requests().size(), 3U);  // 1 + 2 retries
   ASSERT_EQ(r.readings.size(), 2U);
-  EXPECT_EQ(r.readings[0].error, "Silent");
+  EXPECT_EQ(r.readings[0].outcome, meter::Outcome::Silent);
+  EXPECT_EQ(r.readings[0].error(), "Silent");
   EXPECT_NE(meter::diagnosis_text(r.failure).find("no bytes at all"), std::string_view::npos);
 }
 
@@ -250,6 +252,96 @@ TEST(Session, DiagnosesEchoOnly) {
   EXPECT_EQ(r.failure, meter::Failure::EchoOnly);
   EXPECT_EQ(h.session->stats().echoes, 3U);
   EXPECT_NE(meter::diagnosis_text(r.failure).find("asleep"), std::string_view::npos);
+}
+
+// Heads that reflect only part of a request: without its first byte, cut short, a byte lost in
+// the middle. That is still our own echo (a sleeping meter), never garbage.
+TEST(Session, DiagnosesAPartialEchoAsEchoOnly) {
+  const std::vector<std::pair<const char*, std::function<Bytes(const Bytes&)>>> heads = {
+      {"no first byte", [](const Bytes& r) { return Bytes(r.begin() + 1, r.end()); }},
+      {"first two bytes", [](const Bytes& r) { return Bytes(r.begin(), r.begin() + 2); }},
+      {"middle byte lost",
+       [](const Bytes& r) {
+         Bytes out = r;
+         out.erase(out.begin() + 4);
+         return out;
+       }},
+      {"no stop byte", [](const Bytes& r) { return Bytes(r.begin(), r.end() - 1); }},
+  };
+  for (const auto& [what, head] : heads) {
+    SCOPED_TRACE(what);
+    ScriptedMeter m([&head](std::size_t, const Bytes& req) { return head(req); });
+    Harness h(m.path());
+    auto r = h.read({60});
+    EXPECT_EQ(r.failure, meter::Failure::EchoOnly);
+    EXPECT_EQ(h.session->stats().echoes, 3U);
+    EXPECT_EQ(h.session->stats().noise_bytes, 0U);
+  }
+}
+
+TEST(Session, APartialEchoBeforeTheReplyIsSkipped) {
+  ScriptedMeter m([](std::size_t, const Bytes& req) {
+    Bytes out(req.begin() + 1, req.end());
+    out.insert(out.end(), kT1.begin(), kT1.end());
+    return out;
+  });
+  Harness h(m.path());
+  auto r = h.read({60});
+  ASSERT_TRUE(r.answered());
+  EXPECT_EQ(r.readings[0].value->number->to_string(), "55.006");
+  EXPECT_EQ(m.requests().size(), 1U);
+}
+
+// Bytes that are not all ours, even if most are, are not an echo.
+TEST(Session, AnEchoWithAForeignByteIsGarbage) {
+  ScriptedMeter m([](std::size_t, const Bytes& req) {
+    Bytes out(req.begin() + 1, req.end());
+    out.push_back(0x55);
+    return out;
+  });
+  Harness h(m.path());
+  EXPECT_EQ(h.read({60}).failure, meter::Failure::Garbage);
+}
+
+TEST(Session, WithoutRetrySilenceNothingBackIsAskedOnceButGarbageIsRetried) {
+  meter::SessionOptions o = fast_options();
+  o.retry_silence = false;
+  {
+    ScriptedMeter m([](std::size_t, const Bytes&) { return Bytes{}; });
+    Harness h(m.path(), o);
+    EXPECT_EQ(h.read({60}).failure, meter::Failure::Silent);
+    EXPECT_EQ(m.requests().size(), 1U);
+  }
+  {
+    ScriptedMeter m(
+        [](std::size_t, const Bytes& req) { return Bytes(req.begin(), req.end() - 2); });
+    Harness h(m.path(), o);
+    EXPECT_EQ(h.read({60}).failure, meter::Failure::EchoOnly);
+    EXPECT_EQ(m.requests().size(), 1U);
+  }
+  {
+    ScriptedMeter m([](std::size_t, const Bytes&) { return from_hex("12345678ABCDEF"); });
+    Harness h(m.path(), o);
+    EXPECT_EQ(h.read({60}).failure, meter::Failure::Garbage);
+    EXPECT_EQ(m.requests().size(), 3U);  // bytes came back: 1 + 2 retries
+  }
+}
+
+TEST(Session, OnlyOwnEcho) {
+  const Bytes req = from_hex("803F1001003CB25F0D");
+  auto echo = [&req](const std::string& hex) { return meter::only_own_echo(from_hex(hex), req); };
+  EXPECT_TRUE(echo("803F1001003CB25F0D"));
+  EXPECT_TRUE(echo("3F1001003CB25F0D"));
+  EXPECT_TRUE(echo("803F"));
+  EXPECT_TRUE(echo("80100D"));
+  EXPECT_FALSE(echo(""));
+  EXPECT_FALSE(echo("3F80"));                  // out of order
+  EXPECT_FALSE(echo("803F1001003CB25F0D0D"));  // one byte more than we sent
+  EXPECT_FALSE(echo("403F10"));
+  EXPECT_TRUE(meter::only_own_echo("/?!", "/?!\r\n"));
+  EXPECT_TRUE(meter::only_own_echo("?!\r\n", "/?!\r\n"));
+  EXPECT_TRUE(meter::only_own_echo(std::string("\xAF#1"), "/#1"));  // parity bit set on '/'
+  EXPECT_FALSE(meter::only_own_echo("/#1 ", "/#1"));
 }
 
 TEST(Session, DiagnosesGarbage) {

@@ -110,12 +110,16 @@ TEST(SimulateCli, HelpExplainsEveryOption) {
   std::string help = c.all_stdout();
   EXPECT_EQ(c.wait(), 0);
   for (const char* opt :
-       {"--profile", "--profile-file", "--pty", "--tcp", "--count", "--no-pacing", "--turnaround",
-        "--echo", "--asleep", "--drop", "--corrupt", "--noise", "--seed", "--log", "--baud",
-        "--parity", "--databits", "--stopbits", "--accept-1-stop-bit"}) {
+       {"--profile",   "--profile-file", "--pty",      "--tcp",          "--count",
+        "--no-pacing", "--turnaround",   "--echo",     "--partial-echo", "--asleep",
+        "--drop",      "--corrupt",      "--noise",    "--seed",         "--log",
+        "--baud",      "--parity",       "--databits", "--stopbits",     "--accept-1-stop-bit"}) {
     EXPECT_NE(help.find(std::string(opt) + " "), std::string::npos) << opt;
   }
   EXPECT_NE(help.find("kamstrup simulate: <profile> on <port> serial <serial>"), std::string::npos);
+  for (const char* mode : {"no-crlf", "no-first", "truncated"}) {
+    EXPECT_NE(help.find(mode), std::string::npos) << mode;
+  }
 }
 
 TEST(SimulateCli, PrintsThePortAndExitsCleanlyOnSigterm) {

@@ -2,6 +2,7 @@
 // content), noise never contains a frame start, and the line check.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <random>
 
 #include "kmp/messages.hpp"
@@ -110,6 +111,57 @@ TEST(Faults, LineCheck) {
   EXPECT_TRUE(line_accepted({1200, 7, 'E', 2}, meter, false, false));
   const LineSpec el{9600, 8, 'N', 1};
   EXPECT_FALSE(line_accepted({9600, 8, 'N', 2}, el, true));  // only 2 → 1 is tolerated
+}
+
+// What a head reflects of the reader's requests, whatever way the writes are split.
+Bytes reflect_bytewise(EchoMode mode, const std::string& sent) {
+  EchoFilter f(mode);
+  Bytes out;
+  for (char c : sent) {
+    const std::uint8_t b = static_cast<std::uint8_t>(c);
+    auto r = f.reflect(std::span(&b, 1));
+    out.insert(out.end(), r.begin(), r.end());
+  }
+  EchoFilter whole(mode);
+  const Bytes at_once = whole.reflect(Bytes(sent.begin(), sent.end()));
+  EXPECT_EQ(at_once, out) << "the reflection must not depend on how the writes are split";
+  return out;
+}
+
+std::string text(const Bytes& b) {
+  return {b.begin(), b.end()};
+}
+
+TEST(Faults, PartialEchoModes) {
+  // A KMP GetRegister request (for register 0x2F: its body holds a '/'), then the ASCII ones.
+  const Bytes kmp_req = kmp::encode_request(kmp::GetRegisterRequest{{0x2F}}).value();
+  ASSERT_NE(std::find(kmp_req.begin(), kmp_req.end(), '/'), kmp_req.end());
+  const std::string kmp(kmp_req.begin(), kmp_req.end());
+  const std::string iec = "/?!\r\n";
+  const std::string hash = "/#1";
+  const std::string ack =
+      "\x06"
+      "000\r\n";
+  const std::string all = kmp + iec + hash + ack;
+
+  EXPECT_EQ(text(reflect_bytewise(EchoMode::Full, all)), all);
+  EXPECT_EQ(text(reflect_bytewise(EchoMode::NoCrLf, all)), kmp + "/?!" + "/#1" +
+                                                               "\x06"
+                                                               "000");
+  EXPECT_EQ(text(reflect_bytewise(EchoMode::NoFirst, all)),
+            kmp.substr(1) + "?!\r\n" + "#1" + "000\r\n");
+  EXPECT_EQ(text(reflect_bytewise(EchoMode::Truncated, all)), kmp.substr(0, 2) + "/?" + "/#" +
+                                                                  "\x06"
+                                                                  "0");
+}
+
+TEST(Faults, ParseEchoMode) {
+  EXPECT_EQ(parse_echo_mode("full"), EchoMode::Full);
+  EXPECT_EQ(parse_echo_mode("no-crlf"), EchoMode::NoCrLf);
+  EXPECT_EQ(parse_echo_mode("no-first"), EchoMode::NoFirst);
+  EXPECT_EQ(parse_echo_mode("truncated"), EchoMode::Truncated);
+  EXPECT_FALSE(parse_echo_mode("partial"));
+  EXPECT_FALSE(parse_echo_mode(""));
 }
 
 }  // namespace
