@@ -15,17 +15,14 @@
 
 #include "cli/commands.hpp"
 #include "transport/port.hpp"
-
-#ifndef KAMSTRUP_VERSION
-#define KAMSTRUP_VERSION "0.0.0"
-#endif
+#include "version/version.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
       "kamstrup - read Kamstrup heat, water and electricity meters through their optical port "
       "(KMP), exactly.\nRun `kamstrup COMMAND --help` for each command's options.",
       "kamstrup"};
-  app.set_version_flag("--version", std::string("kamstrup ") + KAMSTRUP_VERSION);
+  app.set_version_flag("--version", "kamstrup " + std::string(kamstrup::version()));
   app.require_subcommand(1);
   app.fallthrough(false);
 #ifdef KAMSTRUP_DAEMON_PART

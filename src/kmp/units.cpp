@@ -231,10 +231,17 @@ std::optional<Decimal> convert_rounded(const Decimal& value, std::string_view fr
 std::optional<BaseValue> to_base(const Decimal& value, std::string_view symbol) {
   const Scale* s = find_scale(symbol);
   if (s == nullptr) return std::nullopt;
-  double v = value.to_double() * static_cast<double>(s->num) / static_cast<double>(s->den);
-  for (int i = 0; i < s->pow10; ++i) v *= 10;
-  for (int i = 0; i > s->pow10; --i) v /= 10;
-  return BaseValue{v, base_unit(s->quantity), s->quantity};
+  const std::string_view base = base_unit(s->quantity);
+  // Exact where the ratio allows (55.006 MWh = 198021600000 J), else rounded far below a
+  // double's resolution; either way the double is the nearest to the true value, not the
+  // product of rounded factors.
+  auto exact = convert_exact(value, symbol, base);
+  if (!exact) {
+    for (int decimals = 30; decimals >= 0 && !exact; decimals -= 6)
+      exact = convert_rounded(value, symbol, base, decimals);
+  }
+  if (!exact) return std::nullopt;
+  return BaseValue{exact->to_double(), base, s->quantity};
 }
 
 }  // namespace kamstrup::kmp

@@ -1,6 +1,14 @@
 #include "web/metrics.hpp"
 
+#include <array>
+#include <charconv>
 #include <deque>
+#include <map>
+#include <optional>
+
+#include "kmp/catalogue.hpp"
+#include "kmp/units.hpp"
+#include "version/version.hpp"
 
 namespace kamstrup::web {
 
@@ -24,6 +32,106 @@ struct Family {
   std::string name, type, help;
   std::vector<std::string> samples;
 };
+
+// Prometheus' names for the base units of kmp/units.hpp.
+std::string_view unit_word(kmp::Quantity q) {
+  using Q = kmp::Quantity;
+  switch (q) {
+    case Q::Energy:
+      return "joules";
+    case Q::ReactiveEnergy:
+      return "var_hours";
+    case Q::ApparentEnergy:
+      return "volt_ampere_hours";
+    case Q::Power:
+      return "watts";
+    case Q::ReactivePower:
+      return "vars";
+    case Q::ApparentPower:
+      return "volt_amperes";
+    case Q::Volume:
+      return "cubic_meters";
+    case Q::Flow:
+      return "cubic_meters_per_second";
+    case Q::Mass:
+      return "kilograms";
+    case Q::MassFlow:
+      return "kilograms_per_second";
+    case Q::Temperature:
+      return "celsius";
+    case Q::TemperatureDifference:
+      return "kelvin";
+    case Q::Pressure:
+      return "pascals";
+    case Q::Voltage:
+      return "volts";
+    case Q::Current:
+      return "amperes";
+    case Q::Duration:
+      return "seconds";
+    case Q::Frequency:
+      return "hertz";
+    default:
+      return {};
+  }
+}
+
+// The shortest text that reads back as the same double; plain digits for everyday magnitudes
+// (198021600000 rather than 1.980216e+11), exponent notation only for the very small or large.
+std::string number(double v) {
+  std::array<char, 64> buf{};
+  const double mag = v < 0 ? -v : v;
+  const auto format = (mag == 0 || (mag >= 1e-4 && mag < 1e15)) ? std::chars_format::fixed
+                                                                : std::chars_format::general;
+  auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v, format);
+  return ec == std::errc() ? std::string(buf.data(), end) : std::string("NaN");
+}
+
+// The base-unit sample of one reading: which family it belongs to and its value.
+//   counters (the catalogue's total_increasing registers) get a family each, named after the
+//     register: kamstrup_heat_energy_joules_total, kamstrup_volume_cubic_meters_total,
+//     kamstrup_operating_time_seconds_total (adding heat and cooling energy would mean nothing);
+//   gauges share a family per quantity, the register as a label: kamstrup_temperature_celsius
+//     {register="temp1"}, kamstrup_power_watts, kamstrup_flow_cubic_meters_per_second.
+// Readings whose unit measures another quantity than the catalogue says, or that has no base
+// unit (counts, dates, m³×°C), have only the exact raw gauge.
+struct BaseSample {
+  std::string family;
+  bool counter = false;
+  std::string help;
+  std::string value;
+};
+
+// A counter's family is named after its register, but a name with "counter" in it is one
+// Prometheus' conventions reject (promtool: "should not include type 'counter'").
+std::string counter_stem(std::string_view register_name) {
+  if (register_name == "hour_counter") return "operating_time";
+  if (register_name == "error_hour_counter") return "error_time";
+  return std::string(register_name);
+}
+
+std::optional<BaseSample> base_sample(const store::Value& v) {
+  const kmp::RegisterDef* def = kmp::find_register(std::string_view(v.name));
+  if (def == nullptr || v.value.empty()) return std::nullopt;
+  const std::string_view word = unit_word(def->quantity);
+  auto exact = kmp::Decimal::parse(v.value);
+  if (word.empty() || !exact) return std::nullopt;
+  auto base = kmp::to_base(*exact, v.unit);
+  if (!base || base->quantity != def->quantity) return std::nullopt;
+  BaseSample s;
+  s.counter = def->state_class == "total_increasing";
+  if (s.counter) {
+    s.family = "kamstrup_" + counter_stem(def->name) + "_" + std::string(word) + "_total";
+    s.help = std::string(def->description) + ", in " + std::string(base->unit) + ".";
+  } else {
+    s.family =
+        "kamstrup_" + std::string(kmp::quantity_name(def->quantity)) + "_" + std::string(word);
+    s.help = "Latest " + std::string(kmp::quantity_name(def->quantity)) + " readings in " +
+             std::string(base->unit) + ", by register.";
+  }
+  s.value = number(base->value);
+  return s;
+}
 
 }  // namespace
 
@@ -68,6 +176,12 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
                            "right (a unit no rule converts for the target), since start.");
   Family& out_up =
       family("kamstrup_output_up", "gauge", "1 when the output's last delivery attempt succeeded.");
+  Family& build = family("kamstrup_build_info", "gauge",
+                         "Always 1; the labels say which build of kamstrup-reader runs.");
+  build.samples.push_back("kamstrup_build_info{version=\"" + label(std::string(version())) +
+                          "\",revision=\"" + label(std::string(git_revision())) + "\"} 1");
+  // Base-unit families appear as readings need them, after the fixed ones (by name).
+  std::map<std::string, Family*> base_families;
 
   for (const auto& m : meters) {
     std::string ml = "meter=\"" + label(m.name) + "\"";
@@ -76,6 +190,13 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
       value.samples.push_back("kamstrup_register_value{" + ml + ",register=\"" + label(v.name) +
                               "\",id=\"" + std::to_string(v.register_id) + "\",unit=\"" +
                               label(v.unit) + "\"} " + v.value);
+      auto b = base_sample(v);
+      if (!b) continue;
+      Family*& fam = base_families[b->family];
+      if (fam == nullptr) fam = &family(b->family, b->counter ? "counter" : "gauge", b->help);
+      fam->samples.push_back(b->family + "{" + ml +
+                             (b->counter ? "" : ",register=\"" + label(v.name) + "\"") + "} " +
+                             b->value);
     }
     up.samples.push_back("kamstrup_meter_up{" + ml + "} " + (m.up ? "1" : "0"));
     if (m.last_success_ms > 0) {
