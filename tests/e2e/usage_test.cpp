@@ -100,7 +100,9 @@ TEST(UsageE2E, EverySubcommandHasHelp) {
 TEST(UsageE2E, VersionIsPrinted) {
   const RunResult r = kamstrup({"--version"});
   EXPECT_EQ(r.status, 0) << describe(r);
-  EXPECT_TRUE(std::regex_match(r.out, std::regex(R"(kamstrup \d+\.\d+\.\d+(\+git\.[0-9a-z.]+)?(\+dirty)?\n)"))) << r.out;
+  EXPECT_TRUE(std::regex_match(
+      r.out, std::regex(R"(kamstrup \d+\.\d+\.\d+(\+git\.[0-9a-z.]+)?(\+dirty)?\n)")))
+      << r.out;
 }
 
 TEST(UsageE2E, NoSubcommandIsAUsageError) {
