@@ -8,7 +8,9 @@
 namespace kamstrup::sinks {
 
 DomoticzSink::DomoticzSink(DomoticzConfig config)
-    : cfg_(std::move(config)), base_(http::trim_base_url(cfg_.url)), client_(cfg_.timeout) {}
+    : cfg_(std::move(config)),
+      base_(http::trim_base_url(cfg_.url)),
+      client_(http::ClientOptions{.timeout = cfg_.timeout}) {}
 
 const int* DomoticzSink::find_idx(const std::string& meter, const std::string& reg) const {
   for (const auto& [m, regs] : cfg_.devices) {
@@ -55,13 +57,7 @@ void DomoticzSink::deliver(std::span<const store::Poll> polls) {
       throw SinkError(std::string("domoticz: ") + e.what());
     }
     std::string where = "domoticz: GET " + http::redact_url(url) + ": ";
-    if (r.status != 200) {
-      std::string what = where + "HTTP " + std::to_string(r.status);
-      if (r.status == 401 || r.status == 403) what += " (authentication failed)";
-      if (http::rejects_data(r.status))
-        throw SinkRejected(what + " (the server rejected the data): " + http::body_excerpt(r.body));
-      throw SinkError(what + ": " + http::body_excerpt(r.body));
-    }
+    http::check_status(where, r);
     auto json = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
     if (!json.is_object() || !json.contains("status") || json["status"] != "OK")
       throw SinkError(where + "device idx " + std::to_string(u.idx) +

@@ -3,9 +3,9 @@
 //   GET {url}/json.htm?type=command&param=udevice&idx=12&nvalue=0&svalue=55.006
 //
 // one request per mapped (meter, register), with HTTP basic auth when a username is set.
-// Accepted = HTTP 200 and a JSON answer with "status": "OK"; anything else (Domoticz answers
+// Accepted = HTTP 2xx and a JSON answer with "status": "OK"; anything else (Domoticz answers
 // "status": "ERR" for an unknown idx) → SinkError naming the endpoint and idx, retried; an
-// HTTP 4xx that refuses the data (http::rejects_data) → SinkRejected, skipped by the fan-out.
+// HTTP 4xx that refuses the data (http::classify) → SinkRejected, skipped by the fan-out.
 //
 // svalue is the register's exact decimal text in the meter's unit (its text, e.g. a date, when
 // it has no number), so a "Custom sensor" (or text) virtual device fits; registers not in the

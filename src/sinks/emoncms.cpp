@@ -53,7 +53,9 @@ std::string emoncms_fulljson(const store::Poll& poll) {
 }
 
 EmoncmsSink::EmoncmsSink(EmoncmsConfig config)
-    : cfg_(std::move(config)), base_(http::trim_base_url(cfg_.url)), client_(cfg_.timeout) {}
+    : cfg_(std::move(config)),
+      base_(http::trim_base_url(cfg_.url)),
+      client_(http::ClientOptions{.timeout = cfg_.timeout}) {}
 
 std::string EmoncmsSink::node_for(const std::string& meter) const {
   return cfg_.per_meter_node ? cfg_.node + "_" + meter : cfg_.node;
@@ -76,13 +78,7 @@ void EmoncmsSink::deliver(std::span<const store::Poll> polls) {
     } catch (const http::HttpError& e) {
       throw SinkError(where + e.reason());
     }
-    if (r.status != 200) {
-      std::string what = where + "HTTP " + std::to_string(r.status);
-      if (r.status == 401 || r.status == 403) what += " (authentication failed)";
-      if (http::rejects_data(r.status))
-        throw SinkRejected(what + " (the server rejected the data): " + http::body_excerpt(r.body));
-      throw SinkError(what + ": " + http::body_excerpt(r.body));
-    }
+    http::check_status(where, r);
     if (!accepted(r.body)) throw SinkError(where + "not accepted: " + http::body_excerpt(r.body));
   }
 }

@@ -10,10 +10,10 @@
 //   lands at the time it was read, not the time it arrived.
 // - node: `node` for a single meter, "<node>_<meter>" when several meters share the output
 //   (per_meter_node; the daemon sets it when more than one meter is configured).
-// - Accepted = HTTP 200 and the body "ok" (input/post) or {"success": true}; emoncms reports
+// - Accepted = HTTP 2xx and the body "ok" (input/post) or {"success": true}; emoncms reports
 //   errors as HTTP 200 with another body ("Error: ...", {"success": false, ...}), which
 //   becomes a SinkError with that body (retried). An HTTP 4xx that refuses the data
-//   (http::rejects_data) → SinkRejected (skipped by the fan-out). The apikey is never shown in
+//   (http::classify) → SinkRejected (skipped by the fan-out). The apikey is never shown in
 //   error messages.
 #pragma once
 

@@ -92,7 +92,8 @@ std::string influx_line(const store::Poll& poll, const std::string& measurement,
   return line;
 }
 
-InfluxSink::InfluxSink(InfluxConfig config) : cfg_(std::move(config)), client_(cfg_.timeout) {
+InfluxSink::InfluxSink(InfluxConfig config)
+    : cfg_(std::move(config)), client_(http::ClientOptions{.timeout = cfg_.timeout}) {
   if (cfg_.measurement.empty()) throw std::invalid_argument("influxdb: measurement is empty");
   std::string base = http::trim_base_url(cfg_.url);
   if (!cfg_.bucket.empty()) {
@@ -139,13 +140,7 @@ void InfluxSink::deliver(std::span<const store::Poll> polls) {
     } catch (const http::HttpError& e) {
       throw SinkError(std::string("influxdb: ") + e.what());
     }
-    if (r.status >= 200 && r.status < 300) continue;
-    std::string what =
-        "influxdb: POST " + http::redact_url(write_url_) + ": HTTP " + std::to_string(r.status);
-    if (r.status == 401 || r.status == 403) what += " (authentication failed)";
-    if (http::rejects_data(r.status))
-      throw SinkRejected(what + " (the server rejected the data): " + http::body_excerpt(r.body));
-    throw SinkError(what + ": " + http::body_excerpt(r.body));
+    http::check_status("influxdb: POST " + http::redact_url(write_url_) + ": ", r);
   }
 }
 
