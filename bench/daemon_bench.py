@@ -110,8 +110,8 @@ def proc_sample(pid):
     return rss, hwm, cpu, pss, uss
 
 
-def smaps_breakdown(pid, top=24):
-    """Largest Rss contributors by mapping name (kB), from /proc/PID/smaps."""
+def smaps_breakdown(pid):
+    """Mappings by name, largest Rss first, from /proc/PID/smaps: (name, Rss kB, USS kB)."""
     totals = {}
     name = None
     try:
@@ -122,11 +122,17 @@ def smaps_breakdown(pid, top=24):
                     continue
                 if "-" in parts[0] and not parts[0].endswith(":"):
                     name = parts[5] if len(parts) > 5 else "[anon]"
-                elif parts[0] == "Rss:":
-                    totals[name] = totals.get(name, 0) + int(parts[1])
+                elif parts[0] in ("Rss:", "Private_Clean:", "Private_Dirty:"):
+                    rss, uss = totals.get(name, (0, 0))
+                    if parts[0] == "Rss:":
+                        rss += int(parts[1])
+                    else:
+                        uss += int(parts[1])
+                    totals[name] = (rss, uss)
     except OSError:
         return []
-    return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+    rows = sorted(totals.items(), key=lambda kv: -kv[1][0])
+    return [(n, rss, uss) for n, (rss, uss) in rows]
 
 
 def memory_detail(pid):
@@ -247,8 +253,9 @@ def table(rows):
 def print_memory(smaps):
     top, detail = smaps
     print("  memory at the end (kB): " + ", ".join(f"{k} {v}" for k, v in detail.items()))
-    print("  largest RSS mappings at the end (kB): " + ", ".join(
-        f"{os.path.basename(n) or n} {kb}" for n, kb in top))
+    print("  largest RSS mappings at the end (kB, RSS/USS): " + ", ".join(
+        f"{os.path.basename(n) or n} {rss}/{uss}" for n, rss, uss in top[:24]))
+    print(f"  shared libraries mapped: {sum(1 for n, _, _ in top if '.so' in os.path.basename(n))}")
 
 
 def mb(kb):
