@@ -99,25 +99,23 @@ std::string failure_reason(CURLcode rc, const char* errbuf, CURL* h, const Clien
     case CURLE_COULDNT_CONNECT:
       return "cannot connect: " + detail;
     case CURLE_OPERATION_TIMEDOUT: {
-      // Connected means TCP up and, for https, the TLS handshake done: the connect deadline
-      // covers both.
-      curl_off_t tcp = 0, tls = 0;
-      curl_easy_getinfo(h, CURLINFO_CONNECT_TIME_T, &tcp);
-      curl_easy_getinfo(h, CURLINFO_APPCONNECT_TIME_T, &tls);
-      char* scheme = nullptr;
-      curl_easy_getinfo(h, CURLINFO_SCHEME, &scheme);
-      const bool https = scheme != nullptr && lower(scheme) == "https";
-      if (tcp == 0 || (https && tls == 0))
+      // Whether the request went out tells the two deadlines apart: before it, the connect
+      // deadline (lookup, connect, proxy tunnel, TLS handshake) ran out. The connect times do
+      // not: they are 0 both for a connection never made and for a reused one.
+      curl_off_t pretransfer = 0;
+      long sent = 0;
+      curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+      curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+      if (pretransfer == 0 && sent == 0)
         return "timed out connecting (connect_timeout " + ms_text(o.connect_timeout) +
                "): " + detail;
-      return "timed out waiting for the answer (timeout " + ms_text(o.timeout) + "): " + detail;
+      return "no complete answer within the timeout (" + ms_text(o.timeout) + "): " + detail;
     }
     case CURLE_PEER_FAILED_VERIFICATION:
-      return "TLS: the server's certificate failed verification: " + detail +
-             (o.ca_file.empty()
-                  ? " (not trusted by the system CA store: set ca_file to the CA "
-                    "that signed it; tls_insecure turns the checks off)"
-                  : " (ca_file " + o.ca_file + "; tls_insecure turns the checks off)");
+      return "TLS: the server's certificate failed verification: " + detail + " (trusted: " +
+             (o.ca_file.empty() ? std::string("the system CA store") : "ca_file " + o.ca_file) +
+             "; for a private CA set ca_file, use a host name the certificate names, or "
+             "tls_insecure to turn the checks off)";
     case CURLE_SSL_CACERT_BADFILE:
       return "TLS: cannot use ca_file " + o.ca_file + ": " + detail;
     case CURLE_SSL_CONNECT_ERROR:

@@ -1,7 +1,7 @@
 // Test servers and helpers shared by tests/sinks and tests/daemon: a temporary directory, a free
-// loopback TCP port, a real influxd (Debian package influxdb) and a real mosquitto, each with its
-// config, ports and data in a temp dir, bound to 127.0.0.1. Header-only; link the test with
-// cpp-httplib and nlohmann_json.
+// loopback TCP port, a real influxd (Debian package influxdb), a real mosquitto and a real
+// tinyproxy, each with its config, ports and data in a temp dir, bound to 127.0.0.1. Header-only;
+// link the test with cpp-httplib and nlohmann_json.
 #pragma once
 
 #include <arpa/inet.h>
