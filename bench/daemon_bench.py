@@ -4,10 +4,13 @@
 footprint: one paced `kamstrup simulate --tcp` meter polled every 10 s by a daemon with the store,
   the HTTP API, a jsonl file, exec (/bin/true), MQTT to a real local mosquitto, InfluxDB 1 to a real
   local influxd, and Domoticz/emoncms to a tiny local Python HTTP server. The daemon's VmRSS and
-  VmHWM (/proc/PID/status) and CPU time (utime+stime, /proc/PID/stat) are sampled every second.
-  Reports RSS at the end, peak RSS, CPU seconds, average CPU % and CPU % in the idle windows
-  (from 2 s after a poll's last reply byte to the next request, taken from the simulator's log).
-  Targets: RSS <= 12 MB after 10 minutes; idle CPU ~ 0.
+  VmHWM (/proc/PID/status), PSS and USS (/proc/PID/smaps_rollup: Pss, Private_Clean +
+  Private_Dirty) and CPU time (utime+stime, /proc/PID/stat) are sampled every second.
+  Reports RSS, PSS and USS at the end and their peaks, CPU seconds, average CPU % and CPU % in the
+  idle windows (from 2 s after a poll's last reply byte to the next request, taken from the
+  simulator's log). Targets: PSS <= 12 MB and USS <= 8 MB after 10 minutes; idle CPU ~ 0. RSS
+  is reported but not judged: it counts shared library pages in full in every process that maps
+  them; PSS divides them among those processes, and USS leaves them out.
 
 fleet: `kamstrup simulate --tcp 127.0.0.1:P --count 200` (paced 1200 baud, 11 bits/byte, 50 ms
   turnaround) polled every 10 s, default 8 registers, store only. From the simulator's log: polls
@@ -78,25 +81,37 @@ def loadavg():
         return " ".join(f.read().split()[:3])
 
 
+def pss_uss(pid):
+    """(Pss kB, USS kB) of pid from /proc/PID/smaps_rollup; USS = Private_Clean + Private_Dirty."""
+    vals = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            parts = line.split()
+            if parts and parts[0] in ("Pss:", "Private_Clean:", "Private_Dirty:"):
+                vals[parts[0][:-1]] = int(parts[1])
+    return vals["Pss"], vals["Private_Clean"] + vals["Private_Dirty"]
+
+
 def proc_sample(pid):
-    """(VmRSS kB, VmHWM kB, cpu seconds) of pid, or None if gone."""
+    """(VmRSS kB, VmHWM kB, cpu seconds, Pss kB, USS kB) of pid, or None if gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             status = f.read()
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
-    except OSError:
+        pss, uss = pss_uss(pid)
+    except (OSError, KeyError):
         return None
     fields = stat.rsplit(")", 1)[1].split()
     # fields[0] is field 3 (state); utime is field 14, stime field 15
     cpu = (int(fields[11]) + int(fields[12])) / CLK_TCK
     rss = int(status.split("VmRSS:")[1].split()[0])
     hwm = int(status.split("VmHWM:")[1].split()[0])
-    return rss, hwm, cpu
+    return rss, hwm, cpu, pss, uss
 
 
-def smaps_breakdown(pid, top=24):
-    """Largest Rss contributors by mapping name (kB), from /proc/PID/smaps."""
+def smaps_breakdown(pid):
+    """Mappings by name, largest Rss first, from /proc/PID/smaps: (name, Rss kB, USS kB)."""
     totals = {}
     name = None
     try:
@@ -107,11 +122,17 @@ def smaps_breakdown(pid, top=24):
                     continue
                 if "-" in parts[0] and not parts[0].endswith(":"):
                     name = parts[5] if len(parts) > 5 else "[anon]"
-                elif parts[0] == "Rss:":
-                    totals[name] = totals.get(name, 0) + int(parts[1])
+                elif parts[0] in ("Rss:", "Private_Clean:", "Private_Dirty:"):
+                    rss, uss = totals.get(name, (0, 0))
+                    if parts[0] == "Rss:":
+                        rss += int(parts[1])
+                    else:
+                        uss += int(parts[1])
+                    totals[name] = (rss, uss)
     except OSError:
         return []
-    return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
+    rows = sorted(totals.items(), key=lambda kv: -kv[1][0])
+    return [(n, rss, uss) for n, (rss, uss) in rows]
 
 
 def memory_detail(pid):
@@ -124,7 +145,7 @@ def memory_detail(pid):
                     out[line.split(":")[0]] = int(line.split()[1])
         with open(f"/proc/{pid}/smaps_rollup") as f:
             for line in f:
-                if line.startswith(("Pss:", "Private_Dirty:")):
+                if line.startswith(("Pss:", "Private_Clean:", "Private_Dirty:")):
                     out[line.split(":")[0]] = int(line.split()[1])
     except OSError:
         pass
@@ -180,7 +201,7 @@ def run_daemon(binary, config, tmp, seconds, on_sample=None):
     err_path = os.path.join(tmp, "daemon.stderr")
     d = subprocess.Popen([binary, "run", "--config", config], stdout=subprocess.DEVNULL,
                          stderr=open(err_path, "w"), cwd=tmp)
-    samples = []  # (mono, rss kB, hwm kB, cpu s)
+    samples = []  # (mono, rss kB, hwm kB, cpu s, pss kB, uss kB)
     t0 = time.monotonic()
     next_t = t0
     died = False
@@ -232,8 +253,9 @@ def table(rows):
 def print_memory(smaps):
     top, detail = smaps
     print("  memory at the end (kB): " + ", ".join(f"{k} {v}" for k, v in detail.items()))
-    print("  largest RSS mappings at the end (kB): " + ", ".join(
-        f"{os.path.basename(n) or n} {kb}" for n, kb in top))
+    print("  largest RSS mappings at the end (kB, RSS/USS): " + ", ".join(
+        f"{os.path.basename(n) or n} {rss}/{uss}" for n, rss, uss in top[:24]))
+    print(f"  shared libraries mapped: {sum(1 for n, _, _ in top if '.so' in os.path.basename(n))}")
 
 
 def mb(kb):
@@ -419,6 +441,8 @@ emoncms:
     answered = [x for x in polls if x[2].get("sent")]
     wall, cpu = cpu_stats(samples)
     end_rss, peak_hwm = samples[-1][1], max(s[2] for s in samples)
+    end_pss, peak_pss = samples[-1][4], max(s[4] for s in samples)
+    end_uss, peak_uss = samples[-1][5], max(s[5] for s in samples)
     # Idle windows: sample intervals lying wholly between (a reply's end + 2 s) and the next
     # request heard (minus the request's own transmit time, 23 bytes ~ 0.21 s; use 0.5 s margin).
     busy = []
@@ -437,7 +461,7 @@ emoncms:
         idle_cpu += b[3] - a[3]
         idle_wall += t1 - t0
     idle_pct = 100.0 * idle_cpu / idle_wall if idle_wall else float("nan")
-    rss_ok = mb(end_rss) <= 12.0
+    mem_ok = mb(end_pss) <= 12.0 and mb(end_uss) <= 8.0
     idle_ok = idle_wall > 0 and idle_pct < 0.5
 
     print(f"kamstrup run footprint: 1 paced TCP meter every {args.interval} s; store, http, file jsonl,"
@@ -458,16 +482,20 @@ emoncms:
     print()
     table([
         ("quantity", "measured", "target"),
-        ("RSS at end (VmRSS)", f"{mb(end_rss):.1f} MB", "<= 12 MB after 10 min"),
+        ("PSS at end (smaps_rollup Pss)", f"{mb(end_pss):.1f} MB", "<= 12 MB after 10 min"),
+        ("USS at end (Private_Clean + Private_Dirty)", f"{mb(end_uss):.1f} MB",
+         "<= 8 MB after 10 min"),
+        ("RSS at end (VmRSS)", f"{mb(end_rss):.1f} MB", "reported"),
+        ("peak PSS / USS (sampled every second)", f"{mb(peak_pss):.1f} / {mb(peak_uss):.1f} MB", ""),
         ("peak RSS (VmHWM)", f"{mb(peak_hwm):.1f} MB", ""),
         ("CPU time total (utime+stime)", f"{cpu:.2f} s", ""),
         ("CPU average over the run", f"{100 * cpu / wall:.3f} % of one core", ""),
         ("CPU in idle windows", f"{idle_pct:.3f} % ({idle_cpu:.2f} s in {idle_wall:.0f} s)", "~ 0"),
-        ("RSS target met", "yes" if rss_ok else "NO", ""),
+        ("memory target met (PSS, USS)", "yes" if mem_ok else "NO", ""),
         ("idle CPU target met (< 0.5 %)", "yes" if idle_ok else "NO", ""),
     ])
-    print("  RSS over the run (MB, every 60 s): " + " ".join(
-        f"{mb(s[1]):.1f}" for s in samples[1::60]))
+    print("  RSS / PSS / USS over the run (MB, every 60 s): " + " ".join(
+        f"{mb(s[1]):.1f}/{mb(s[4]):.1f}/{mb(s[5]):.1f}" for s in samples[1::60]))
     print_memory(smaps)
     errors = [l for l in stderr.splitlines() if "error" in l.lower() or "warn" in l.lower()]
     if errors:

@@ -8,6 +8,7 @@
 #include <CLI/CLI.hpp>
 
 #include <array>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <iostream>
@@ -17,7 +18,22 @@
 #include "transport/port.hpp"
 #include "version/version.hpp"
 
+// libcurl (the daemon's HTTP outputs) brings in GnuTLS through librtmp, and GnuTLS initialises
+// itself when it is loaded: ~0.9 MB of the daemon's memory for a library it never calls (RTMP
+// is off, TLS is OpenSSL's). Only the environment, read before main(), can stop that
+// (GNUTLS_NO_IMPLICIT_INIT=1, GnuTLS's documented switch), so the launcher sets it for the
+// daemon, and the daemon removes it again at once so that its own children (the exec output's
+// commands) start with the user's environment. kGnutlsMarker says the launcher set it.
+constexpr const char* kGnutlsNoInit = "GNUTLS_NO_IMPLICIT_INIT";
+constexpr const char* kGnutlsMarker = "KAMSTRUP_SET_GNUTLS_NO_IMPLICIT_INIT";
+
 int main(int argc, char** argv) {
+#ifdef KAMSTRUP_DAEMON_PART
+  if (std::getenv(kGnutlsMarker) != nullptr) {
+    ::unsetenv(kGnutlsNoInit);
+    ::unsetenv(kGnutlsMarker);
+  }
+#endif
   CLI::App app{
       "kamstrup - read Kamstrup heat, water and electricity meters through their optical port "
       "(KMP), exactly.\nRun `kamstrup COMMAND --help` for each command's options.",
@@ -41,6 +57,10 @@ int main(int argc, char** argv) {
       std::error_code ec;
       auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
       std::string daemon = (self.parent_path() / "kamstrup-daemon").string();
+      if (std::getenv(kGnutlsNoInit) == nullptr) {
+        ::setenv(kGnutlsNoInit, "1", 1);
+        ::setenv(kGnutlsMarker, "1", 1);
+      }
       ::execv(daemon.c_str(), argv);
       std::cerr << "kamstrup: cannot start " << daemon << " for '" << name
                 << "': " << std::strerror(errno) << " (it is installed next to kamstrup)\n";

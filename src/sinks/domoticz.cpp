@@ -13,7 +13,7 @@
 namespace kamstrup::sinks {
 
 DomoticzSink::DomoticzSink(DomoticzConfig config)
-    : cfg_(std::move(config)), base_(http::trim_base_url(cfg_.url)), client_(cfg_.timeout) {}
+    : cfg_(std::move(config)), base_(http::trim_base_url(cfg_.url)), client_(cfg_.http) {}
 
 const DomoticzDevice* DomoticzSink::find(const std::string& meter, const std::string& reg) const {
   for (const auto& d : cfg_.devices) {
@@ -145,13 +145,7 @@ void DomoticzSink::update(int idx, const std::string& svalue) {
     throw SinkError(std::string("domoticz: ") + e.what());
   }
   const std::string where = "domoticz: GET " + http::redact_url(url) + ": ";
-  if (r.status != 200) {
-    std::string what = where + "HTTP " + std::to_string(r.status);
-    if (r.status == 401 || r.status == 403) what += " (authentication failed)";
-    if (http::rejects_data(r.status))
-      throw SinkRejected(what + " (the server rejected the data): " + http::body_excerpt(r.body));
-    throw SinkError(what + ": " + http::body_excerpt(r.body));
-  }
+  http::check_status(where, r);
   auto json = nlohmann::json::parse(r.body, nullptr, /*allow_exceptions=*/false);
   if (!json.is_object() || !json.contains("status") || json["status"] != "OK")
     throw SinkError(where + "device idx " + std::to_string(idx) +
@@ -371,7 +365,7 @@ config::Node dump_devices(const DomoticzConfig& c) {
 const config::Table<DomoticzConfig>& domoticz_keys() {
   using C = DomoticzConfig;
   using namespace config;
-  static const Table<C> t{
+  static const Table<C> t = http::with_client_keys(Table<C>{
       "domoticz",
       "Domoticz virtual devices through its JSON API (`param=udevice`). Each mapped register is "
       "sent to its device in the device type's units (see \"Domoticz device types\" below); a "
@@ -396,15 +390,12 @@ const config::Table<DomoticzConfig>& domoticz_keys() {
                 parse_devices(n, path, out, ctx);
               },
               [](const C& c) { return dump_devices(c); }),
-          duration<C>("timeout", &C::timeout,
-                      {std::chrono::milliseconds(100), std::chrono::minutes(10)},
-                      "an update that takes longer fails (and is retried)", "30s"),
       },
       [](C& c, const std::string& path, Context&) {
         if (c.devices.empty()) fail(join(path, "devices"), "required: map registers to device idx");
         if (c.password.source != Secret::Source::None && c.username.empty())
           fail(join(path, "password"), "a password needs a username");
-      }};
+      }});
   return t;
 }
 

@@ -3,9 +3,9 @@
 //   GET {url}/json.htm?type=command&param=udevice&idx=12&nvalue=0&svalue=8700;55006000
 //
 // one request per mapped (meter, register), with HTTP basic auth when a username is set.
-// Accepted = HTTP 200 and a JSON answer with "status": "OK"; anything else (Domoticz answers
+// Accepted = HTTP 2xx and a JSON answer with "status": "OK"; anything else (Domoticz answers
 // "status": "ERR" for an unknown idx) → SinkError naming the endpoint and idx, retried; an
-// HTTP 4xx that refuses the data (http::rejects_data) → SinkRejected, skipped by the fan-out.
+// HTTP 4xx that refuses the data (http::classify) → SinkRejected, skipped by the fan-out.
 //
 // The svalue's layout and unit follow the device type (docs/config.md, "Domoticz device types"):
 // exact decimal conversions through kmp/units.hpp, rounded half-even to the device's resolution
@@ -67,7 +67,7 @@ struct DomoticzConfig {
   std::string username;
   config::Secret password;
   std::vector<DomoticzDevice> devices;
-  std::chrono::milliseconds timeout{10000};
+  http::ClientOptions http;  // timeout, connect_timeout, ca_file, tls_insecure, proxy, no_proxy
   bool operator==(const DomoticzConfig&) const = default;
 };
 

@@ -40,7 +40,7 @@ std::string emoncms_fulljson(const store::Poll& poll) {
 }
 
 EmoncmsSink::EmoncmsSink(EmoncmsConfig config)
-    : cfg_(std::move(config)), base_(http::trim_base_url(cfg_.url)), client_(cfg_.timeout) {}
+    : cfg_(std::move(config)), base_(http::trim_base_url(cfg_.url)), client_(cfg_.http) {}
 
 std::string EmoncmsSink::node_for(const std::string& meter) const {
   for (const auto& [m, node] : cfg_.nodes) {
@@ -66,13 +66,7 @@ void EmoncmsSink::deliver(std::span<const store::Poll> polls) {
     } catch (const http::HttpError& e) {
       throw SinkError(where + e.reason());
     }
-    if (r.status != 200) {
-      std::string what = where + "HTTP " + std::to_string(r.status);
-      if (r.status == 401 || r.status == 403) what += " (authentication failed)";
-      if (http::rejects_data(r.status))
-        throw SinkRejected(what + " (the server rejected the data): " + http::body_excerpt(r.body));
-      throw SinkError(what + ": " + http::body_excerpt(r.body));
-    }
+    http::check_status(where, r);
     if (!accepted(r.body)) throw SinkError(where + "not accepted: " + http::body_excerpt(r.body));
   }
 }
@@ -84,32 +78,29 @@ const config::Table<EmoncmsConfig>& emoncms_keys() {
     if (v.empty() || v.find_first_of(" /?&#") != std::string::npos)
       fail(path, "expected an emoncms node name (no spaces, / ? & #), got '" + v + "'");
   };
-  static const Table<C> t{
-      "emoncms",
-      "emoncms inputs (`/input/post` with `fulljson`, the read time as `time`).",
-      {
-          required(url<C>("url", &C::url, {"http", "https"}, "emoncms, with its path",
-                          "https://emoncms.org")),
-          secret<C>("apikey", &C::apikey, "the write API key (required)"),
-          str<C>("node", &C::node,
-                 "node of the first meter; the others' inputs go to `<node>_<meter>`", "heat",
-                 node_name),
-          text_map<C>("nodes", &C::nodes, "explicit node per meter, `{<meter>: <node>}`",
-                      "{heat: house_heat}",
-                      [node_name](const std::string&, const std::string& v,
-                                  const std::string& path) { node_name(v, path); }),
-          duration<C>("timeout", &C::timeout,
-                      {std::chrono::milliseconds(100), std::chrono::minutes(10)},
-                      "a post that takes longer fails (and is retried)", "30s"),
-      },
-      [](C& c, const std::string& path, Context& ctx) {
-        if (c.apikey.empty()) fail(join(path, "apikey"), "the write API key is required");
-        for (const auto& [meter, node] : c.nodes) {
-          if (ctx.meter(meter) == nullptr)
-            fail(join(join(path, "nodes"), meter), "no meter is named '" + meter + "'");
-        }
-        c.first_meter = ctx.meters.empty() ? "" : ctx.meters.front().name;
-      }};
+  static const Table<C> t = http::with_client_keys(
+      Table<C>{"emoncms",
+               "emoncms inputs (`/input/post` with `fulljson`, the read time as `time`).",
+               {
+                   required(url<C>("url", &C::url, {"http", "https"}, "emoncms, with its path",
+                                   "https://emoncms.org")),
+                   secret<C>("apikey", &C::apikey, "the write API key (required)"),
+                   str<C>("node", &C::node,
+                          "node of the first meter; the others' inputs go to `<node>_<meter>`",
+                          "heat", node_name),
+                   text_map<C>("nodes", &C::nodes, "explicit node per meter, `{<meter>: <node>}`",
+                               "{heat: house_heat}",
+                               [node_name](const std::string&, const std::string& v,
+                                           const std::string& path) { node_name(v, path); }),
+               },
+               [](C& c, const std::string& path, Context& ctx) {
+                 if (c.apikey.empty()) fail(join(path, "apikey"), "the write API key is required");
+                 for (const auto& [meter, node] : c.nodes) {
+                   if (ctx.meter(meter) == nullptr)
+                     fail(join(join(path, "nodes"), meter), "no meter is named '" + meter + "'");
+                 }
+                 c.first_meter = ctx.meters.empty() ? "" : ctx.meters.front().name;
+               }});
   return t;
 }
 

@@ -11,10 +11,10 @@
 // - node: explicit per meter in `nodes`; otherwise the first configured meter's inputs go to
 //   `node` (as they always did for a single meter) and every other meter's to "<node>_<meter>",
 //   so adding a meter never renames another's inputs.
-// - Accepted = HTTP 200 and the body "ok" (input/post) or {"success": true}; emoncms reports
+// - Accepted = HTTP 2xx and the body "ok" (input/post) or {"success": true}; emoncms reports
 //   errors as HTTP 200 with another body ("Error: ...", {"success": false, ...}), which
 //   becomes a SinkError with that body (retried). An HTTP 4xx that refuses the data
-//   (http::rejects_data) → SinkRejected (skipped by the fan-out). The apikey is never shown in
+//   (http::classify) → SinkRejected (skipped by the fan-out). The apikey is never shown in
 //   error messages.
 #pragma once
 
@@ -33,8 +33,8 @@ struct EmoncmsConfig {
   config::Secret apikey;
   std::string node = "kamstrup";
   std::vector<std::pair<std::string, std::string>> nodes;  // meter -> node, explicit
-  std::string first_meter;  // derived: the first configured meter (gets `node` itself)
-  std::chrono::milliseconds timeout{10000};
+  std::string first_meter;   // derived: the first configured meter (gets `node` itself)
+  http::ClientOptions http;  // timeout, connect_timeout, ca_file, tls_insecure, proxy, no_proxy
   bool operator==(const EmoncmsConfig&) const = default;
 };
 

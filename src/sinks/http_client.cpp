@@ -1,23 +1,17 @@
 #include "sinks/http_client.hpp"
 
-#include <arpa/inet.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include <curl/curl.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <mutex>
+#include <new>
+
+#include "sinks/sink.hpp"
+
+#ifndef KAMSTRUP_VERSION
+#error "KAMSTRUP_VERSION must be defined (src/sinks/CMakeLists.txt passes CMake's project version)"
+#endif
 
 namespace kamstrup::sinks::http {
 
@@ -35,589 +29,245 @@ std::string lower(std::string s) {
   return s;
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
+// libcurl's global state (OpenSSL set-up, the resolver) lives while any client does: made with
+// the first, released with the last, so a daemon without HTTP outputs never sets it up and a
+// test process ends with nothing left behind. Counted under a lock: outputs are built and torn
+// down on different threads.
+std::mutex g_mutex;
+int g_clients = 0;
 
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    int hi = 0, lo = 0;
-    if (s[i] == '%' && i + 2 < s.size() && (hi = hex_digit(s[i + 1])) >= 0 &&
-        (lo = hex_digit(s[i + 2])) >= 0) {
-      out.push_back(static_cast<char>(hi * 16 + lo));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
+void acquire_global() {
+  std::lock_guard lock(g_mutex);
+  if (g_clients == 0) {
+    CURLcode rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (rc != CURLE_OK)
+      throw std::runtime_error(std::string("libcurl: cannot initialise: ") +
+                               curl_easy_strerror(rc));
   }
-  return out;
+  ++g_clients;
 }
 
-// scheme://[user[:password]@]host[:port][/path][?query][#fragment]
-struct Url {
-  bool https = false;
-  std::string host;  // without the brackets of an IPv6 literal
-  int port = 0;
-  std::string target;  // path and query, "/" at least
-  std::optional<BasicAuth> userinfo;
+void release_global() {
+  std::lock_guard lock(g_mutex);
+  if (--g_clients == 0) curl_global_cleanup();
+}
+
+std::size_t collect_body(char* data, std::size_t size, std::size_t n, void* user) {
+  auto* body = static_cast<std::string*>(user);
+  const std::size_t len = size * n;
+  if (body->size() < HttpClient::kMaxBody)
+    body->append(data, std::min(len, HttpClient::kMaxBody - body->size()));
+  return len;  // the rest of an over-long body is read and dropped, not an error
+}
+
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
 };
+using Slist = std::unique_ptr<curl_slist, SlistDeleter>;
 
-// Throws std::invalid_argument with the reason.
-Url parse_url(const std::string& url) {
-  Url u;
-  auto sep = url.find("://");
-  if (sep == std::string::npos) throw std::invalid_argument("not an absolute http(s) URL");
-  std::string scheme = lower(url.substr(0, sep));
-  if (scheme == "https") {
-    u.https = true;
-  } else if (scheme != "http") {
-    throw std::invalid_argument("unsupported scheme \"" + scheme + "\" (http or https)");
-  }
-  std::string_view rest(url);
-  rest.remove_prefix(sep + 3);
-  auto auth_end = rest.find_first_of("/?#");
-  std::string_view authority = rest.substr(0, auth_end);
-  std::string_view target = auth_end == std::string_view::npos ? "" : rest.substr(auth_end);
-  if (auto hash = target.find('#'); hash != std::string_view::npos) target = target.substr(0, hash);
-  u.target =
-      target.empty() || target.front() != '/' ? "/" + std::string(target) : std::string(target);
-  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
-    std::string_view info = authority.substr(0, at);
-    authority.remove_prefix(at + 1);
-    auto colon = info.find(':');
-    u.userinfo = BasicAuth{
-        percent_decode(info.substr(0, colon)),
-        colon == std::string_view::npos ? std::string() : percent_decode(info.substr(colon + 1))};
-  }
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    auto close = authority.find(']');
-    if (close == std::string_view::npos) throw std::invalid_argument("unterminated [IPv6] host");
-    u.host = std::string(authority.substr(1, close - 1));
-    std::string_view after = authority.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') throw std::invalid_argument("junk after the [IPv6] host");
-      port = after.substr(1);
-    }
-  } else {
-    auto colon = authority.find(':');
-    u.host = std::string(authority.substr(0, colon));
-    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-  }
-  if (u.host.empty()) throw std::invalid_argument("no host");
-  u.port = u.https ? 443 : 80;
-  if (!port.empty()) {
-    int p = 0;
-    for (char c : port) {
-      if (std::isdigit(static_cast<unsigned char>(c)) == 0 || p > 65535)
-        throw std::invalid_argument("bad port \"" + std::string(port) + "\"");
-      p = p * 10 + (c - '0');
-    }
-    if (p < 1 || p > 65535) throw std::invalid_argument("bad port \"" + std::string(port) + "\"");
-    u.port = p;
-  }
-  return u;
+void append(Slist& list, const std::string& line) {
+  curl_slist* l = curl_slist_append(list.get(), line.c_str());
+  if (l == nullptr) throw std::bad_alloc();
+  (void)list.release();
+  list.reset(l);
 }
 
-std::string base64(std::string_view in) {
-  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  auto byte = [&](std::size_t k) {
-    return static_cast<unsigned>(static_cast<unsigned char>(in[k]));
-  };
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned n = byte(i) << 16U | byte(i + 1) << 8U | byte(i + 2);
-    for (int k = 18; k >= 0; k -= 6) out += kB64[(n >> static_cast<unsigned>(k)) & 63U];
+bool has_header(const std::vector<std::string>& headers, const std::string& name) {
+  for (const auto& h : headers) {
+    auto colon = h.find(':');
+    if (colon != std::string::npos && lower(h.substr(0, colon)) == lower(name)) return true;
   }
-  if (i < in.size()) {
-    unsigned n = byte(i) << 16U;
-    if (i + 1 < in.size()) n |= byte(i + 1) << 8U;
-    out += kB64[(n >> 18U) & 63U];
-    out += kB64[(n >> 12U) & 63U];
-    out += i + 1 < in.size() ? kB64[(n >> 6U) & 63U] : '=';
-    out += '=';
-  }
-  return out;
+  return false;
 }
 
-// ---------------------------------------------------------------- one connection
-
-using Clock = std::chrono::steady_clock;
-
-// A failure before a complete answer; `reason` is what HttpError::reason() says.
-struct Failure {
-  std::string reason;
-  bool before_any_byte = false;  // the peer closed or failed before answering anything
-};
-
-int ms_left(Clock::time_point deadline) {
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-  return left.count() <= 0 ? 0 : static_cast<int>(std::min<std::int64_t>(left.count(), 1 << 30));
+std::string ms_text(std::chrono::milliseconds ms) {
+  return std::to_string(ms.count()) + " ms";
 }
 
-bool ip_literal(const std::string& host) {
-  in6_addr a6{};
-  in_addr a4{};
-  return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
-}
-
-// The process's TLS client context, made on the first https:// request (a daemon without
-// https outputs never initialises OpenSSL for HTTP). System CA store, peer verification on.
-SSL_CTX* tls_context() {
-  static std::once_flag once;
-  static SSL_CTX* ctx = nullptr;
-  std::call_once(once, [] {
-    SSL_CTX* c = SSL_CTX_new(TLS_client_method());
-    if (c == nullptr) return;
-    SSL_CTX_set_min_proto_version(c, TLS1_2_VERSION);
-    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, nullptr);
-    if (SSL_CTX_set_default_verify_paths(c) != 1) {
-      SSL_CTX_free(c);
-      return;
+// What HttpError::reason() says for a transfer that got no answer: libcurl's own message
+// (errbuf names the host, port and cause), led by what it means for the output's settings.
+std::string failure_reason(CURLcode rc, const char* errbuf, CURL* h, const ClientOptions& o) {
+  std::string detail = errbuf[0] != '\0' ? std::string(errbuf) : curl_easy_strerror(rc);
+  switch (rc) {
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_URL_MALFORMAT:
+      return "malformed or unsupported URL (http:// or https://): " + detail;
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return "cannot resolve the host name: " + detail;
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return "cannot resolve the proxy's host name: " + detail;
+    case CURLE_COULDNT_CONNECT:
+      return "cannot connect: " + detail;
+    case CURLE_OPERATION_TIMEDOUT: {
+      // Whether the request went out tells the two deadlines apart: before it, the connect
+      // deadline (lookup, connect, proxy tunnel, TLS handshake) ran out. The connect times do
+      // not: they are 0 both for a connection never made and for a reused one.
+      curl_off_t pretransfer = 0;
+      long sent = 0;
+      curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pretransfer);
+      curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
+      if (pretransfer == 0 && sent == 0)
+        return "timed out connecting (connect_timeout " + ms_text(o.connect_timeout) +
+               "): " + detail;
+      return "no complete answer within the timeout (" + ms_text(o.timeout) + "): " + detail;
     }
-    ctx = c;
-  });
-  return ctx;
-}
-
-std::string tls_error(SSL* ssl) {
-  std::string out;
-  if (ssl != nullptr) {
-    long v = SSL_get_verify_result(ssl);
-    if (v != X509_V_OK) out = std::string("certificate: ") + X509_verify_cert_error_string(v);
-  }
-  if (out.empty()) {
-    unsigned long e = ERR_peek_last_error();
-    char buf[256] = {};
-    if (e != 0) ERR_error_string_n(e, buf, sizeof buf);
-    out = e != 0 ? std::string(buf) : std::string("handshake failed");
-  }
-  ERR_clear_error();
-  return out;
-}
-
-// SSL_write writes with write(2), which raises SIGPIPE on a connection the server has closed:
-// blocked in this thread for the call, and a SIGPIPE it raised is swallowed.
-template <typename F>
-auto without_sigpipe(F f) {
-  sigset_t pipe_set, old, pending;
-  sigemptyset(&pipe_set);
-  sigaddset(&pipe_set, SIGPIPE);
-  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-  sigpending(&pending);
-  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
-  auto r = f();
-  const int err = errno;
-  sigpending(&pending);
-  if (!was_pending && sigismember(&pending, SIGPIPE) == 1) {
-    timespec zero{};
-    while (sigtimedwait(&pipe_set, nullptr, &zero) < 0 && errno == EINTR) {
-    }
-  }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  errno = err;
-  return r;
-}
-
-class Connection {
- public:
-  Connection() = default;
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
-  ~Connection() { close(); }
-
-  [[nodiscard]] bool open() const { return fd_ >= 0; }
-  void close() {
-    if (ssl_ != nullptr) {
-      SSL_free(ssl_);
-      ssl_ = nullptr;
-    }
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-    buf_.clear();
-  }
-
-  // Whether an idle kept-alive connection can take another request: nothing arrived on it
-  // (no EOF, no stray bytes) since the last answer.
-  [[nodiscard]] bool idle_and_alive() const {
-    if (fd_ < 0 || !buf_.empty()) return false;
-    if (ssl_ != nullptr && SSL_pending(ssl_) > 0) return false;
-    pollfd p{fd_, POLLIN, 0};
-    return ::poll(&p, 1, 0) == 0;
-  }
-
-  void connect(const Url& u, Clock::time_point deadline) {
-    close();
-    const std::string where = u.host + ":" + std::to_string(u.port);
-    addrinfo hints{};
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* res = nullptr;
-    int rc = getaddrinfo(u.host.c_str(), std::to_string(u.port).c_str(), &hints, &res);
-    if (rc != 0) throw Failure{"cannot resolve " + u.host + ": " + gai_strerror(rc)};
-    std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> guard(res, &freeaddrinfo);
-    std::string last = "no address";
-    for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
-      int fd =
-          ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-      if (fd < 0) {
-        last = std::strerror(errno);
-        continue;
-      }
-      if (::connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS) {
-        last = std::strerror(errno);
-        ::close(fd);
-        continue;
-      }
-      pollfd p{fd, POLLOUT, 0};
-      int n = 0;
-      while ((n = ::poll(&p, 1, ms_left(deadline))) < 0 && errno == EINTR) {
-      }
-      if (n == 0) {
-        ::close(fd);
-        throw Failure{"timed out connecting to " + where};
-      }
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (n < 0 || err != 0) {
-        last = std::strerror(n < 0 ? errno : err);
-        ::close(fd);
-        continue;
-      }
-      fd_ = fd;
-      break;
-    }
-    if (fd_ < 0) throw Failure{"cannot connect to " + where + ": " + last};
-    int one = 1;
-    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (u.https) start_tls(u, deadline);
-  }
-
-  void send_all(std::string_view data, Clock::time_point deadline) {
-    while (!data.empty()) {
-      if (!wait(POLLOUT, deadline)) throw Failure{"timed out sending the request"};
-      ssize_t n = 0;
-      if (ssl_ != nullptr) {
-        ERR_clear_error();
-        int w = without_sigpipe(
-            [&] { return SSL_write(ssl_, data.data(), static_cast<int>(data.size())); });
-        if (w <= 0) {
-          int e = SSL_get_error(ssl_, w);
-          if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) continue;
-          throw Failure{"cannot send the request: " + tls_error(nullptr), true};
-        }
-        n = w;
-      } else {
-        n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
-        if (n < 0) {
-          if (errno == EAGAIN || errno == EINTR) continue;
-          throw Failure{std::string("cannot send the request: ") + std::strerror(errno), true};
-        }
-      }
-      data.remove_prefix(static_cast<std::size_t>(n));
-    }
-  }
-
-  // Appends what arrives to the buffer; false at an orderly end of the stream.
-  bool fill(Clock::time_point deadline) {
-    char tmp[16384];
-    for (;;) {
-      if (ssl_ != nullptr) {
-        ERR_clear_error();
-        int r = SSL_read(ssl_, tmp, sizeof tmp);
-        if (r > 0) {
-          buf_.append(tmp, static_cast<std::size_t>(r));
-          return true;
-        }
-        int e = SSL_get_error(ssl_, r);
-        if (e == SSL_ERROR_ZERO_RETURN) return false;
-        if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) return false;  // EOF without notify
-        if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE)
-          throw Failure{"TLS: " + tls_error(nullptr)};
-        if (!wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
-          throw Failure{"timed out waiting for the answer"};
-      } else {
-        ssize_t n = ::recv(fd_, tmp, sizeof tmp, 0);
-        if (n > 0) {
-          buf_.append(tmp, static_cast<std::size_t>(n));
-          return true;
-        }
-        if (n == 0) return false;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN)
-          throw Failure{std::string("cannot read the answer: ") + std::strerror(errno)};
-        if (!wait(POLLIN, deadline)) throw Failure{"timed out waiting for the answer"};
-      }
-    }
-  }
-
-  std::string& buffer() { return buf_; }
-
- private:
-  bool wait(short events, Clock::time_point deadline) const {
-    pollfd p{fd_, events, 0};
-    int n = 0;
-    while ((n = ::poll(&p, 1, ms_left(deadline))) < 0 && errno == EINTR) {
-    }
-    return n > 0;
-  }
-
-  void start_tls(const Url& u, Clock::time_point deadline) {
-    const std::string where = u.host + ":" + std::to_string(u.port);
-    SSL_CTX* ctx = tls_context();
-    if (ctx == nullptr) throw Failure{"TLS: cannot set up OpenSSL with the system CA store"};
-    ssl_ = SSL_new(ctx);
-    if (ssl_ == nullptr) throw Failure{"TLS: out of memory"};
-    SSL_set_fd(ssl_, fd_);
-    if (ip_literal(u.host)) {
-      X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_), u.host.c_str());
-    } else {
-      SSL_set_tlsext_host_name(ssl_, u.host.c_str());
-      SSL_set1_host(ssl_, u.host.c_str());
-    }
-    for (;;) {
-      ERR_clear_error();
-      int r = without_sigpipe([&] { return SSL_connect(ssl_); });
-      if (r == 1) return;
-      int e = SSL_get_error(ssl_, r);
-      if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        if (!wait(e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline))
-          throw Failure{"timed out in the TLS handshake with " + where};
-        continue;
-      }
-      throw Failure{"TLS handshake with " + where + " failed: " + tls_error(ssl_)};
-    }
-  }
-
-  int fd_ = -1;
-  SSL* ssl_ = nullptr;
-  std::string buf_;
-};
-
-// ---------------------------------------------------------------- one exchange
-
-std::string trim_ws(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r'))
-    s.remove_suffix(1);
-  return std::string(s);
-}
-
-constexpr std::size_t kMaxHead = 64 * 1024;
-
-// Reads one response from `c` into `resp` (body capped at kMaxBody, the rest read and dropped).
-// Returns whether the connection may carry another request.
-bool read_response(Connection& c, Response& resp, bool head_only, Clock::time_point deadline) {
-  std::string& b = c.buffer();
-  std::size_t end = 0;
-  for (;;) {
-    end = b.find("\r\n\r\n");
-    if (end != std::string::npos) break;
-    if (b.size() > kMaxHead) throw Failure{"the answer's header is too large"};
-    const bool nothing_yet = b.empty();
-    if (!c.fill(deadline)) throw Failure{"the connection closed before an answer", nothing_yet};
-  }
-  std::string head = b.substr(0, end);
-  b.erase(0, end + 4);
-  // HTTP/1.x NNN reason
-  if (head.size() < 12 || head.compare(0, 5, "HTTP/") != 0)
-    throw Failure{"not an HTTP answer: " + body_excerpt(head, 80)};
-  const bool http10 = head.compare(5, 3, "1.0") == 0;
-  long status = 0;
-  for (std::size_t i = 9; i < 12; ++i) {
-    if (std::isdigit(static_cast<unsigned char>(head[i])) == 0)
-      throw Failure{"not an HTTP answer: " + body_excerpt(head, 80)};
-    status = status * 10 + (head[i] - '0');
-  }
-  resp.status = status;
-
-  std::optional<std::size_t> length;
-  bool chunked = false;
-  bool keep = !http10;
-  std::size_t pos = head.find("\r\n");
-  while (pos != std::string::npos) {
-    std::size_t next = head.find("\r\n", pos + 2);
-    std::string_view line(head.data() + pos + 2,
-                          (next == std::string::npos ? head.size() : next) - pos - 2);
-    pos = next;
-    auto colon = line.find(':');
-    if (colon == std::string_view::npos) continue;
-    std::string name = lower(std::string(line.substr(0, colon)));
-    std::string value = trim_ws(line.substr(colon + 1));
-    if (name == "content-length") {
-      std::size_t n = 0;
-      for (char ch : value) {
-        if (std::isdigit(static_cast<unsigned char>(ch)) == 0 || n > (std::size_t{1} << 40))
-          throw Failure{"bad Content-Length: " + value};
-        n = n * 10 + static_cast<std::size_t>(ch - '0');
-      }
-      length = n;
-    } else if (name == "transfer-encoding") {
-      chunked = lower(value).find("chunked") != std::string::npos;
-    } else if (name == "connection") {
-      std::string v = lower(value);
-      if (v.find("close") != std::string::npos) keep = false;
-      if (v.find("keep-alive") != std::string::npos) keep = true;
-    }
-  }
-
-  auto take = [&](std::size_t n) {  // n bytes of the buffer into the body
-    if (resp.body.size() < HttpClient::kMaxBody)
-      resp.body.append(b, 0, std::min(n, HttpClient::kMaxBody - resp.body.size()));
-    b.erase(0, n);
-  };
-  if (head_only || status == 204 || status == 304 || (status >= 100 && status < 200)) {
-    return keep;
-  }
-  if (chunked) {
-    for (;;) {
-      std::size_t eol;
-      while ((eol = b.find("\r\n")) == std::string::npos) {
-        if (b.size() > 1024) throw Failure{"bad chunk header"};
-        if (!c.fill(deadline)) throw Failure{"the connection closed in the middle of the answer"};
-      }
-      std::size_t n = 0;
-      std::size_t i = 0;
-      for (; i < eol; ++i) {
-        int d = hex_digit(b[i]);
-        if (d < 0) break;
-        if (n > (std::size_t{1} << 40)) throw Failure{"bad chunk size"};
-        n = n * 16 + static_cast<std::size_t>(d);
-      }
-      if (i == 0) throw Failure{"bad chunk header"};
-      b.erase(0, eol + 2);
-      if (n == 0) {
-        // Trailers, up to the empty line.
-        for (;;) {
-          while ((eol = b.find("\r\n")) == std::string::npos) {
-            if (b.size() > kMaxHead) throw Failure{"bad chunk trailer"};
-            if (!c.fill(deadline))
-              throw Failure{"the connection closed in the middle of the answer"};
-          }
-          b.erase(0, eol + 2);
-          if (eol == 0) return keep;
-        }
-      }
-      // Consume n bytes of data (reading as needed), then the CRLF.
-      std::size_t remaining = n;
-      for (;;) {
-        std::size_t have = std::min(remaining, b.size());
-        take(have);
-        remaining -= have;
-        if (remaining == 0) break;
-        if (!c.fill(deadline)) throw Failure{"the connection closed in the middle of the answer"};
-      }
-      while (b.size() < 2) {
-        if (!c.fill(deadline)) throw Failure{"the connection closed in the middle of the answer"};
-      }
-      b.erase(0, 2);
-    }
-  }
-  if (length) {
-    std::size_t remaining = *length;
-    for (;;) {
-      std::size_t have = std::min(remaining, b.size());
-      take(have);
-      remaining -= have;
-      if (remaining == 0) return keep;
-      if (!c.fill(deadline)) throw Failure{"the connection closed in the middle of the answer"};
-    }
-  }
-  // No length: the body runs to the end of the stream.
-  for (;;) {
-    take(b.size());
-    if (!c.fill(deadline)) return false;
+    case CURLE_PEER_FAILED_VERIFICATION:
+      return "TLS: the server's certificate failed verification: " + detail + " (trusted: " +
+             (o.ca_file.empty() ? std::string("the system CA store") : "ca_file " + o.ca_file) +
+             "; for a private CA set ca_file, use a host name the certificate names, or "
+             "tls_insecure to turn the checks off)";
+    case CURLE_SSL_CACERT_BADFILE:
+      return "TLS: cannot use ca_file " + o.ca_file + ": " + detail;
+    case CURLE_SSL_CONNECT_ERROR:
+      return "TLS handshake failed: " + detail;
+    case CURLE_TOO_MANY_REDIRECTS:
+      return "more than " + std::to_string(o.max_redirects) + " redirects: " + detail;
+    case CURLE_GOT_NOTHING:
+      return "the server closed the connection without an answer";
+    default:
+      return detail;
   }
 }
 
 }  // namespace
 
-struct HttpClient::Impl {
-  std::chrono::milliseconds timeout;
-  std::string origin;  // scheme://host:port of the open connection
-  Connection conn;
-};
-
-HttpClient::HttpClient(std::chrono::milliseconds timeout) : impl_(std::make_unique<Impl>()) {
-  impl_->timeout = timeout;
+const std::string& default_user_agent() {
+  static const std::string ua = "kamstrup-reader/" KAMSTRUP_VERSION;
+  return ua;
 }
 
-HttpClient::~HttpClient() = default;
+struct HttpClient::Impl {
+  ClientOptions options;
+  CURL* handle = nullptr;
+  char errbuf[CURL_ERROR_SIZE] = {};
+};
+
+HttpClient::HttpClient(std::chrono::milliseconds timeout)
+    : HttpClient([timeout] {
+        ClientOptions o;
+        o.timeout = timeout;
+        return o;
+      }()) {}
+
+HttpClient::HttpClient(ClientOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+  acquire_global();
+  CURL* h = curl_easy_init();
+  if (h == nullptr) {
+    release_global();
+    throw std::runtime_error("libcurl: cannot create a handle");
+  }
+  impl_->handle = h;
+  const ClientOptions& o = impl_->options;
+  // The options that stay for the client's life; request() sets the per-request ones.
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, impl_->errbuf);
+  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  // threads: no SIGALRM for resolver timeouts
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, o.max_redirects > 0 ? 1L : 0L);
+  curl_easy_setopt(h, CURLOPT_MAXREDIRS, o.max_redirects);
+  curl_easy_setopt(h, CURLOPT_POSTREDIR,
+                   static_cast<long>(CURL_REDIR_POST_301 | CURL_REDIR_POST_302));
+  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout.count()));
+  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(o.connect_timeout.count()));
+  curl_easy_setopt(h, CURLOPT_USERAGENT, o.user_agent.c_str());
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &collect_body);
+  // One output talks to one server (two after a redirect elsewhere): no more idle connections.
+  curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 2L);
+  if (!o.ca_file.empty()) curl_easy_setopt(h, CURLOPT_CAINFO, o.ca_file.c_str());
+  if (o.tls_insecure) {
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  if (o.proxy) curl_easy_setopt(h, CURLOPT_PROXY, o.proxy->c_str());
+  if (o.no_proxy) curl_easy_setopt(h, CURLOPT_NOPROXY, o.no_proxy->c_str());
+}
+
+HttpClient::~HttpClient() {
+  curl_easy_cleanup(impl_->handle);
+  release_global();
+}
+
+const ClientOptions& HttpClient::options() const {
+  return impl_->options;
+}
 
 Response HttpClient::request(const std::string& method, const std::string& url,
                              const std::vector<std::string>& headers, const std::string& body,
                              const std::optional<BasicAuth>& auth) {
-  auto fail = [&](const std::string& reason) -> HttpError {
-    return HttpError(method + " " + redact_url(url) + ": " + reason, reason);
-  };
-  Url u;
-  try {
-    u = parse_url(url);
-  } catch (const std::invalid_argument& e) {
-    throw fail(std::string("malformed URL: ") + e.what());
+  CURL* h = impl_->handle;
+  curl_easy_setopt(h, CURLOPT_URL, url.c_str());
+
+  // The method. The handle is reused, so every request sets all of these.
+  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
+  curl_easy_setopt(h, CURLOPT_NOBODY, 0L);
+  const bool has_body = !(method == "GET" && body.empty()) && method != "HEAD";
+  if (method == "HEAD") {
+    curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else if (!has_body) {
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+  } else {
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body.data());
+    if (method != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method.c_str());
   }
 
-  const bool default_port = u.port == (u.https ? 443 : 80);
-  std::string host_header = u.host.find(':') != std::string::npos ? "[" + u.host + "]" : u.host;
-  if (!default_port) host_header += ":" + std::to_string(u.port);
-  std::string req = method + " " + u.target + " HTTP/1.1\r\nHost: " + host_header +
-                    "\r\nUser-Agent: kamstrup-reader\r\nAccept: */*\r\n";
+  Slist list;
   for (const auto& line : headers) {
     auto colon = line.find(':');
     if (colon == std::string::npos) continue;
-    std::string value = trim_ws(std::string_view(line).substr(colon + 1));
-    if (value.empty()) continue;  // "Name:" with no value: nothing to send
-    req += line.substr(0, colon) + ": " + value + "\r\n";
+    if (line.find_first_not_of(" \t\r", colon + 1) == std::string::npos) continue;
+    append(list, line);
   }
-  if (auth || u.userinfo) {
-    const BasicAuth& a = auth ? *auth : *u.userinfo;
-    req += "Authorization: Basic " + base64(a.username + ":" + a.password) + "\r\n";
-  }
-  if (method != "GET" || !body.empty())
-    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
-  req += "\r\n";
-  req += body;
+  // "Name:" removes a header libcurl would add: no Expect: 100-continue (a second round trip,
+  // and a 1 s stall on servers that ignore it) and no form Content-Type the caller did not ask for.
+  append(list, "Expect:");
+  if (has_body && !has_header(headers, "Content-Type")) append(list, "Content-Type:");
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, list.get());
 
-  const std::string origin =
-      (u.https ? "https://" : "http://") + u.host + ":" + std::to_string(u.port);
-  Connection& c = impl_->conn;
-  // A kept-alive connection may have been closed by the server in the meantime: one more try
-  // on a fresh connection when a reused one fails before any byte of the answer.
-  for (int attempt = 0;; ++attempt) {
-    const auto deadline = Clock::now() + impl_->timeout;
-    const bool reused = impl_->origin == origin && c.idle_and_alive();
-    try {
-      if (!reused) {
-        impl_->origin.clear();
-        c.connect(u, deadline);
-        impl_->origin = origin;
-      }
-      c.send_all(req, deadline);
-      Response resp;
-      const bool keep = read_response(c, resp, method == "HEAD", deadline);
-      if (!keep) {
-        c.close();
-        impl_->origin.clear();
-      }
-      return resp;
-    } catch (const Failure& f) {
-      c.close();
-      impl_->origin.clear();
-      if (reused && f.before_any_byte && attempt == 0) continue;
-      throw fail(f.reason);
-    }
+  if (auth) {
+    curl_easy_setopt(h, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_BASIC));
+    curl_easy_setopt(h, CURLOPT_USERNAME, auth->username.c_str());
+    curl_easy_setopt(h, CURLOPT_PASSWORD, auth->password.c_str());
+  } else {
+    curl_easy_setopt(h, CURLOPT_USERNAME, nullptr);  // userinfo in the URL, if any, applies
+    curl_easy_setopt(h, CURLOPT_PASSWORD, nullptr);
   }
+
+  Response resp;
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp.body);
+  impl_->errbuf[0] = '\0';
+  const CURLcode rc = curl_easy_perform(h);
+  // Nothing of this request may outlive it in the handle: the list and the body are freed now.
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(h, CURLOPT_POSTFIELDS, nullptr);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, nullptr);
+  if (rc != CURLE_OK) {
+    std::string reason = failure_reason(rc, impl_->errbuf, h, impl_->options);
+    throw HttpError(method + " " + redact_url(url) + ": " + reason, reason);
+  }
+  curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp.status);
+  return resp;
 }
 
-bool rejects_data(long status) {
-  return status >= 400 && status < 500 && status != 401 && status != 403 && status != 404 &&
-         status != 407 && status != 408 && status != 429;
+Verdict classify(long status) {
+  if (status >= 200 && status < 300) return Verdict::Accepted;
+  if (status >= 400 && status < 500 && status != 401 && status != 403 && status != 404 &&
+      status != 407 && status != 408 && status != 429)
+    return Verdict::Reject;
+  return Verdict::Retry;
+}
+
+void check_status(const std::string& where, const Response& response) {
+  const Verdict v = classify(response.status);
+  if (v == Verdict::Accepted) return;
+  std::string what = where + "HTTP " + std::to_string(response.status);
+  if (response.status == 401 || response.status == 403 || response.status == 407)
+    what += " (authentication failed)";
+  if (v == Verdict::Reject)
+    throw SinkRejected(what + " (the server rejected the data): " + body_excerpt(response.body));
+  throw SinkError(what + ": " + body_excerpt(response.body));
 }
 
 std::string url_encode(std::string_view s) {

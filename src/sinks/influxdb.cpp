@@ -79,7 +79,7 @@ std::string influx_line(const store::Poll& poll, const std::string& measurement,
   return line;
 }
 
-InfluxSink::InfluxSink(InfluxConfig config) : cfg_(std::move(config)), client_(cfg_.timeout) {
+InfluxSink::InfluxSink(InfluxConfig config) : cfg_(std::move(config)), client_(cfg_.http) {
   if (cfg_.measurement.empty()) throw std::invalid_argument("influxdb: measurement is empty");
   std::string base = http::trim_base_url(cfg_.url);
   if (!cfg_.bucket.empty()) {
@@ -126,20 +126,14 @@ void InfluxSink::deliver(std::span<const store::Poll> polls) {
     } catch (const http::HttpError& e) {
       throw SinkError(std::string("influxdb: ") + e.what());
     }
-    if (r.status >= 200 && r.status < 300) continue;
-    std::string what =
-        "influxdb: POST " + http::redact_url(write_url_) + ": HTTP " + std::to_string(r.status);
-    if (r.status == 401 || r.status == 403) what += " (authentication failed)";
-    if (http::rejects_data(r.status))
-      throw SinkRejected(what + " (the server rejected the data): " + http::body_excerpt(r.body));
-    throw SinkError(what + ": " + http::body_excerpt(r.body));
+    http::check_status("influxdb: POST " + http::redact_url(write_url_) + ": ", r);
   }
 }
 
 const config::Table<InfluxConfig>& influx_keys() {
   using C = InfluxConfig;
   using namespace config;
-  static const Table<C> t{
+  static const Table<C> t = http::with_client_keys(Table<C>{
       "influxdb",
       "InfluxDB 1 (`database`) or 2 (`org`, `bucket`, `token`), line protocol over HTTP. The read "
       "time is each point's timestamp, so a replay after an outage is idempotent.",
@@ -156,9 +150,6 @@ const config::Table<InfluxConfig>& influx_keys() {
                    if (v.empty()) fail(path, "must not be empty");
                  }),
           integer<C>("batch", &C::batch, 1, 100000, "polls per write request", "50"),
-          duration<C>("timeout", &C::timeout,
-                      {std::chrono::milliseconds(100), std::chrono::minutes(10)},
-                      "a write that takes longer fails (and is retried)", "30s"),
       },
       [](C& c, const std::string& path, Context&) {
         const bool v1 = !c.database.empty();
@@ -172,7 +163,7 @@ const config::Table<InfluxConfig>& influx_keys() {
           fail(path, "InfluxDB 2 needs all of org, bucket and token");
         if (v1 && c.password.source != Secret::Source::None && c.username.empty())
           fail(join(path, "password"), "a password needs a username");
-      }};
+      }});
   return t;
 }
 

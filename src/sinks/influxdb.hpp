@@ -16,7 +16,7 @@
 //   ",", "=" and " "; string values "\"" and "\\". Newlines cannot be escaped in keys or tag
 //   values and become spaces there (meter and register names never contain any).
 // - Batches of at most `batch` polls per request. 2xx = accepted. A 4xx that refuses the data
-//   (400 bad line, 413, 422: http::rejects_data) → SinkRejected (the fan-out isolates and skips
+//   (400 bad line, 413, 422: http::classify) → SinkRejected (the fan-out isolates and skips
 //   the refused poll); any other status (401/403 auth, 404 unknown database, 429, 5xx) or no
 //   answer → SinkError (retried). Both name the endpoint and carry the server's message.
 //   Serial tags for polls replayed after a restart come from the meter info the fan-out hands
@@ -44,8 +44,8 @@ struct InfluxConfig {
   std::string org, bucket;  // v2
   config::Secret token;
   std::string measurement = "kamstrup";
-  std::size_t batch = 500;  // polls per request; 0 = 1
-  std::chrono::milliseconds timeout{10000};
+  std::size_t batch = 500;   // polls per request; 0 = 1
+  http::ClientOptions http;  // timeout, connect_timeout, ca_file, tls_insecure, proxy, no_proxy
   bool operator==(const InfluxConfig&) const = default;
 };
 

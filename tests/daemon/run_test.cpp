@@ -90,6 +90,31 @@ TEST(Run, SigtermExitsCleanly) {
   EXPECT_NE(daemon.err().find("stopped"), std::string::npos);
 }
 
+// `kamstrup run` starts the daemon with GNUTLS_NO_IMPLICIT_INIT=1 (GnuTLS, loaded with libcurl
+// but unused, then skips its load-time set-up), and the daemon's own children (the exec
+// output's command, whose parent is the daemon) do not inherit it.
+TEST(Run, GnutlsSwitchReachesTheDaemonButNotItsChildren) {
+  TempDir dir;
+  const std::string config = dir / "k.yaml";
+  const std::string child_env = dir / "child.env", daemon_env = dir / "daemon.env";
+  std::ofstream(config) << "meters:\n  - name: heat\n    port: sim:multical403\n    interval: 1s\n"
+                        << "store:\n  path: " << (dir / "k.db") << "\n"
+                        << "exec:\n  command: \"env > '" << child_env
+                        << ".tmp' && tr '\\\\0' '\\\\n' < /proc/$PPID/environ > '" << daemon_env
+                        << "' && mv '" << child_env << ".tmp' '" << child_env << "'\"\n";
+  Background daemon({kBin, "run", "--config", config}, dir / "run");
+  for (int i = 0; i < 400 && !std::filesystem::exists(child_env); ++i)
+    std::this_thread::sleep_for(25ms);
+  ASSERT_TRUE(std::filesystem::exists(child_env)) << daemon.err();
+  const std::string child = Background::slurp(child_env);
+  const std::string parent = Background::slurp(daemon_env);
+  EXPECT_NE(parent.find("\nGNUTLS_NO_IMPLICIT_INIT=1\n"), std::string::npos) << parent;
+  EXPECT_NE(child.find("\nPATH="), std::string::npos) << child;  // a real environment dump
+  EXPECT_EQ(child.find("GNUTLS_NO_IMPLICIT_INIT"), std::string::npos) << child;
+  EXPECT_EQ(child.find("KAMSTRUP_SET_GNUTLS"), std::string::npos) << child;
+  EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
+}
+
 TEST(Run, SighupReloadsTheConfigurationAndKeepsTheOldOneWhenTheNewOneIsBad) {
   TempDir dir;
   const std::string config = dir / "k.yaml";

@@ -9,9 +9,11 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace kamstrup::test {
@@ -20,6 +22,8 @@ struct Recorded {
   std::string method, path, target, body;
   httplib::Headers headers;
   httplib::Params params;
+  std::string remote_addr;  // the client's end of the connection: one port per TCP connection
+  int remote_port = 0;
   [[nodiscard]] std::string header(const std::string& k) const {
     auto it = headers.find(k);
     return it == headers.end() ? "(none)" : it->second;
@@ -34,19 +38,24 @@ class Recorder {
  public:
   using Answer = std::function<void(const httplib::Request&, httplib::Response&)>;
 
-  Recorder() {
+  // host: the address to listen on, "127.0.0.1" or "::1".
+  explicit Recorder(std::string host = "127.0.0.1") : host_(std::move(host)) {
     auto handler = [this](const httplib::Request& req, httplib::Response& res) {
       Answer a;
       {
         std::lock_guard lock(mu_);
-        requests_.push_back({req.method, req.path, req.target, req.body, req.headers, req.params});
+        requests_.push_back({req.method, req.path, req.target, req.body, req.headers, req.params,
+                             req.remote_addr, req.remote_port});
         a = answer_;
       }
       a(req, res);
     };
     svr_.Get(".*", handler);
     svr_.Post(".*", handler);
-    port_ = svr_.bind_to_any_port("127.0.0.1");
+    svr_.Put(".*", handler);
+    // Like a real server (nginx: 1000), not cpp-httplib's 5, so a client's connection reuse shows.
+    svr_.set_keep_alive_max_count(1000);
+    port_ = svr_.bind_to_any_port(host_);
     if (port_ <= 0) throw std::runtime_error("recorder: cannot bind");
     thread_ = std::thread([this] { svr_.listen_after_bind(); });
     // Bounded wait for the accept loop, so stop() in the destructor cannot miss it.
@@ -78,9 +87,21 @@ class Recorder {
     std::lock_guard lock(mu_);
     requests_.clear();
   }
-  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::string url() const {
+    const bool v6 = host_.find(':') != std::string::npos;
+    return "http://" + (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_);
+  }
+  [[nodiscard]] int port() const { return port_; }
+  // How many TCP connections the recorded requests came on.
+  std::size_t connections() {
+    std::lock_guard lock(mu_);
+    std::set<std::pair<std::string, int>> seen;
+    for (const auto& r : requests_) seen.emplace(r.remote_addr, r.remote_port);
+    return seen.size();
+  }
 
  private:
+  std::string host_;
   httplib::Server svr_;
   int port_ = -1;
   std::thread thread_;

@@ -1,7 +1,7 @@
 // Test servers and helpers shared by tests/sinks and tests/daemon: a temporary directory, a free
-// loopback TCP port, a real influxd (Debian package influxdb) and a real mosquitto, each with its
-// config, ports and data in a temp dir, bound to 127.0.0.1. Header-only; link the test with
-// cpp-httplib and nlohmann_json.
+// loopback TCP port, a real influxd (Debian package influxdb), a real mosquitto and a real
+// tinyproxy, each with its config, ports and data in a temp dir, bound to 127.0.0.1. Header-only;
+// link the test with cpp-httplib and nlohmann_json.
 #pragma once
 
 #include <arpa/inet.h>
@@ -279,6 +279,71 @@ class Mosquitto {
   }
 
   fs::path dir_;
+  int port_;
+  pid_t pid_ = -1;
+};
+
+// tinyproxy (Debian package tinyproxy), an HTTP proxy on 127.0.0.1:port with its config and log
+// in a temp dir, started in the foreground (-d) and killed with the test process. It adds
+// "Via: 1.1 <host> (tinyproxy/...)" to every request it forwards, which the server can see.
+class Tinyproxy {
+ public:
+  Tinyproxy() : port_(free_port()) {
+    std::ofstream(dir_ / "tinyproxy.conf") << "Port " << port_ << "\n"
+                                           << "Listen 127.0.0.1\n"
+                                           << "Allow 127.0.0.1\n"
+                                           << "Timeout 30\n"
+                                           << "MaxClients 16\n"
+                                           << "LogLevel Connect\n";
+    const std::string conf = dir_ / "tinyproxy.conf";
+    const std::string logfile = dir_ / "tinyproxy.log";
+    const int log_fd = ::open(logfile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      ::dup2(null_fd, 0);
+      ::dup2(log_fd, 1);
+      ::dup2(log_fd, 2);
+      ::execl("/usr/bin/tinyproxy", "tinyproxy", "-d", "-c", conf.c_str(),
+              static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    ::close(log_fd);
+    ::close(null_fd);
+    for (int i = 0; i < 500; ++i) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<std::uint16_t>(port_));
+      const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      ::close(fd);
+      if (ok) return;
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("tinyproxy exited during startup:\n" + log());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    throw std::runtime_error("tinyproxy did not start:\n" + log());
+  }
+  ~Tinyproxy() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+  }
+  Tinyproxy(const Tinyproxy&) = delete;
+  Tinyproxy& operator=(const Tinyproxy&) = delete;
+
+  [[nodiscard]] std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  [[nodiscard]] std::string log() const { return slurp(dir_ / "tinyproxy.log"); }
+
+ private:
+  TempDir dir_;
   int port_;
   pid_t pid_ = -1;
 };
