@@ -443,6 +443,7 @@ std::string broker_config(const TempDir& dir) {
 struct Figures {
   std::size_t stored = 0, received = 0, unique = 0, duplicates = 0, missing = 0, not_stored = 0,
               wrong_values = 0, during_outage = 0, via_persistence = 0;
+  std::string duplicated;  // which polls, and when they were taken relative to the broker stop
 };
 
 TEST(Gateways, TwoGatewaysDeliverEveryStoredReadingThroughABrokerRestart) {
@@ -594,6 +595,11 @@ TEST(Gateways, TwoGatewaysDeliverEveryStoredReadingThroughABrokerRestart) {
       if (s.count(k) == 0) not_stored.push_back(k);
     }
     f.duplicates = f.received - f.unique;
+    for (const auto& [k, n] : counts) {
+      if (n > 1)
+        f.duplicated += " " + key_text(k) + " (x" + std::to_string(n) + ", " +
+                        std::to_string(k.second - stop_ms) + " ms from the broker stop)";
+    }
     for (const auto& [k, v] : s) {
       if (counts.count(k) == 0) missing.push_back(k);
       if (k.second > stop_ms && k.second < restart_ms) ++f.during_outage;
@@ -636,6 +642,8 @@ TEST(Gateways, TwoGatewaysDeliverEveryStoredReadingThroughABrokerRestart) {
               << f.not_stored << " never stored, " << f.wrong_values << " with other values; "
               << f.via_persistence
               << " queued by the broker before its restart and delivered after it\n";
+    if (!f.duplicated.empty())
+      std::cout << "[gateways] " << g << " duplicates:" << f.duplicated << "\n";
     RecordProperty(g + "_stored", static_cast<int>(f.stored));
     RecordProperty(g + "_received", static_cast<int>(f.received));
     RecordProperty(g + "_duplicates", static_cast<int>(f.duplicates));
