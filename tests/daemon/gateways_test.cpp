@@ -440,11 +440,117 @@ std::string broker_config(const TempDir& dir) {
   return path;
 }
 
+using Stores = std::map<std::string, std::map<PollKey, Values>>;  // by gateway
+
+std::string gateway_ip(std::size_t i) {
+  return "10.231.0." + std::to_string(11 + i);
+}
+
+// At least `n` distinct polls of every gateway are among `got`.
+bool each_gateway_delivered(std::size_t n, const std::vector<Message>& got) {
+  for (const auto& g : kGateways) {
+    if (arrivals_of(g, got).size() < n) return false;
+  }
+  return true;
+}
+
+// Each gateway came through its own network: the broker saw it connect from its address.
+void expect_each_gateway_from_its_network(const std::string& broker_log) {
+  for (std::size_t i = 0; i < kGateways.size(); ++i) {
+    const std::string ip = std::regex_replace(gateway_ip(i), std::regex("\\."), "\\.");
+    const std::regex seen("New client connected from " + ip + ":[0-9]+ as " + kGateways[i] + " ");
+    EXPECT_TRUE(std::regex_search(broker_log, seen)) << kGateways[i] << "\n" << broker_log;
+  }
+}
+
+// Every poll of every gateway in `want` is among `got`.
+bool all_gateways_arrived(const Stores& want, const std::vector<Message>& got) {
+  for (const auto& [g, polls] : want) {
+    if (!all_arrived(polls, arrivals_of(g, got))) return false;
+  }
+  return true;
+}
+
+// Wall-clock instants of the run (Unix ms), to place polls relative to them.
+struct Times {
+  std::int64_t offline = 0;  // the subscriber disconnected
+  std::int64_t stop = 0;     // the broker was sent SIGTERM
+  std::int64_t restart = 0;  // the broker was started again
+};
+
 struct Figures {
   std::size_t stored = 0, received = 0, unique = 0, duplicates = 0, missing = 0, not_stored = 0,
               wrong_values = 0, during_outage = 0, via_persistence = 0;
   std::string duplicated;  // which polls, and when they were taken relative to the broker stop
 };
+
+// Counts what arrived of one gateway's polls against its store, and checks it: every stored poll
+// arrived, nothing arrived that was not stored, every copy has the stored values. `after` is what
+// the resumed session received.
+Figures tally(const std::string& g, const std::map<PollKey, Values>& stored,
+              const std::vector<Message>& arrived, const std::vector<Message>& after,
+              const Times& t) {
+  SCOPED_TRACE(g);
+  Figures f;
+  f.stored = stored.size();
+  const auto counts = arrivals_of(g, arrived);
+  std::vector<PollKey> not_stored, missing;
+  for (const auto& [k, n] : counts) {
+    f.received += static_cast<std::size_t>(n);
+    ++f.unique;
+    if (stored.count(k) == 0) not_stored.push_back(k);
+    if (n > 1)
+      f.duplicated += " " + key_text(k) + " (x" + std::to_string(n) + ", " +
+                      std::to_string(k.second - t.stop) + " ms from the broker stop)";
+  }
+  f.duplicates = f.received - f.unique;
+  for (const auto& [k, v] : stored) {
+    if (counts.count(k) == 0) missing.push_back(k);
+    if (k.second > t.stop && k.second < t.restart) ++f.during_outage;
+  }
+  f.not_stored = not_stored.size();
+  f.missing = missing.size();
+  EXPECT_TRUE(missing.empty()) << missing.size() << " of " << stored.size()
+                               << " stored polls never arrived:\n"
+                               << listed(missing);
+  EXPECT_TRUE(not_stored.empty()) << not_stored.size() << " polls arrived but were never stored:\n"
+                                  << listed(not_stored);
+  for (const auto& m : arrived) {
+    const Arrival a = parse_arrival(m);
+    if (!a.ok || a.gateway != g || stored.count(a.key) == 0) continue;
+    if (a.values != stored.at(a.key)) {
+      ++f.wrong_values;
+      ADD_FAILURE() << key_text(a.key) << ": arrived " << m.payload;
+    }
+  }
+  // Polls of the subscriber's offline time that the broker acknowledged well before it stopped
+  // (a poll is published within a second of its time): only the broker's persisted queue can
+  // have brought them to the resumed session.
+  for (const auto& [k, n] : arrivals_of(g, after)) {
+    if (k.second >= t.offline && k.second < t.stop - 2000) ++f.via_persistence;
+  }
+  EXPECT_GE(f.during_outage, 2U) << "polls stored while the broker was down";
+  EXPECT_GE(f.via_persistence, 1U) << "no queued poll survived the broker restart";
+  return f;
+}
+
+void print(const std::map<std::string, Figures>& fig, const Times& t) {
+  std::cout << "[gateways] broker down " << (t.restart - t.stop) << " ms; subscriber offline "
+            << (t.restart - t.offline) << " ms\n";
+  for (const auto& [g, f] : fig) {
+    std::cout << "[gateways] " << g << ": stored " << f.stored << " polls (" << f.during_outage
+              << " while the broker was down), received " << f.received << " messages, " << f.unique
+              << " distinct, " << f.duplicates << " duplicates, " << f.missing << " missing, "
+              << f.not_stored << " never stored, " << f.wrong_values << " with other values; "
+              << f.via_persistence
+              << " queued by the broker before its restart and delivered after it\n";
+    if (!f.duplicated.empty())
+      std::cout << "[gateways] " << g << " duplicates:" << f.duplicated << "\n";
+    ::testing::Test::RecordProperty(g + "_stored", static_cast<int>(f.stored));
+    ::testing::Test::RecordProperty(g + "_received", static_cast<int>(f.received));
+    ::testing::Test::RecordProperty(g + "_duplicates", static_cast<int>(f.duplicates));
+  }
+}
 
 TEST(Gateways, TwoGatewaysDeliverEveryStoredReadingThroughABrokerRestart) {
   ASSERT_EQ(::geteuid(), 0U) << "this test creates network namespaces and must run as root "
@@ -458,14 +564,15 @@ TEST(Gateways, TwoGatewaysDeliverEveryStoredReadingThroughABrokerRestart) {
   TempDir dir;
   Site site;  // declared before every process: its destructor runs after they have ended
   site.add_broker_network();
-  site.add_host("gw1", "10.231.0.11");
-  site.add_host("gw2", "10.231.0.12");
+  for (std::size_t i = 0; i < kGateways.size(); ++i) site.add_host(kGateways[i], gateway_ip(i));
   site.add_host("ha", "10.231.0.100");
 
   const std::string broker_conf = broker_config(dir);
-  auto broker = std::make_unique<NsProcess>(site.ns("broker"),
-                                            std::vector<std::string>{kMosquitto, "-c", broker_conf},
-                                            dir / "broker-1.log");
+  auto start_broker = [&](const std::string& log) {
+    return std::make_unique<NsProcess>(
+        site.ns("broker"), std::vector<std::string>{kMosquitto, "-c", broker_conf}, dir / log);
+  };
+  auto broker = start_broker("broker-1.log");
   const std::string sub_id = "ha-" + std::to_string(::getpid());
   std::unique_ptr<Subscriber> sub;
   in_netns(site.ns("ha"), [&] { sub = std::make_unique<Subscriber>(sub_id, "site/+/+/state"); });
@@ -486,50 +593,35 @@ TEST(Gateways, TwoGatewaysDeliverEveryStoredReadingThroughABrokerRestart) {
 
   // Both gateways deliver (four polls each), then the subscriber goes away: its session keeps
   // the subscription and queues what the gateways publish.
-  ASSERT_TRUE(wait_until(
-      [&] {
-        const auto msgs = sub->messages();
-        for (const auto& g : kGateways) {
-          if (arrivals_of(g, msgs).size() < 4) return false;
-        }
-        return true;
-      },
-      30s))
+  ASSERT_TRUE(wait_until([&] { return each_gateway_delivered(4, sub->messages()); }, 30s))
       << logs();
   std::vector<Message> arrived = sub->messages();
   sub.reset();
-  const std::int64_t offline_ms = now_ms();
+  Times t;
+  t.offline = now_ms();
   std::this_thread::sleep_for(4s);
 
   // The broker stops (SIGTERM: it writes its persistence file) while the gateways keep polling.
-  const std::int64_t stop_ms = now_ms();
+  t.stop = now_ms();
   broker->signal(SIGTERM);
   EXPECT_EQ(broker->wait(10s), 0) << logs();
   std::error_code ec;
   EXPECT_GT(fs::file_size(dir / "broker/mosquitto.db", ec), 0U)
       << "mosquitto wrote no persistence file\n"
       << logs();
-  // Each gateway came through its own network: the broker saw it connect from its address.
-  const std::string broker_log = Background::slurp(dir / "broker-1.log");
-  for (std::size_t i = 0; i < kGateways.size(); ++i) {
-    const std::regex seen("New client connected from 10\\.231\\.0\\.1" + std::to_string(i + 1) +
-                          ":[0-9]+ as " + kGateways[i] + " ");
-    EXPECT_TRUE(std::regex_search(broker_log, seen)) << kGateways[i] << "\n" << broker_log;
-  }
+  expect_each_gateway_from_its_network(Background::slurp(dir / "broker-1.log"));
   std::map<std::string, std::size_t> at_stop;
   for (const auto& g : kGateways) at_stop[g] = stored_polls(db(g)).size();
   std::this_thread::sleep_for(3s);
-  std::map<std::string, std::map<PollKey, Values>> at_restart;
+  Stores at_restart;
   for (const auto& g : kGateways) {
     at_restart[g] = stored_polls(db(g));
     EXPECT_GE(at_restart[g].size(), at_stop[g] + 2)
         << g << " must go on polling and storing while the broker is down\n"
         << logs();
   }
-  const std::int64_t restart_ms = now_ms();
-  broker = std::make_unique<NsProcess>(site.ns("broker"),
-                                       std::vector<std::string>{kMosquitto, "-c", broker_conf},
-                                       dir / "broker-2.log");
+  t.restart = now_ms();
+  broker = start_broker("broker-2.log");
 
   // The subscriber comes back without subscribing: the restarted broker must know its session.
   in_netns(site.ns("ha"), [&] { sub = std::make_unique<Subscriber>(sub_id, ""); });
@@ -543,15 +635,7 @@ TEST(Gateways, TwoGatewaysDeliverEveryStoredReadingThroughABrokerRestart) {
     return all;
   };
   // The backlog of both gateways arrives, then live polls for a couple of seconds.
-  EXPECT_TRUE(wait_until(
-      [&] {
-        const auto all = everything();
-        for (const auto& g : kGateways) {
-          if (!all_arrived(at_restart[g], arrivals_of(g, all))) return false;
-        }
-        return true;
-      },
-      30s))
+  EXPECT_TRUE(wait_until([&] { return all_gateways_arrived(at_restart, everything()); }, 30s))
       << "the backlog did not arrive after the broker came back\n"
       << logs();
   std::this_thread::sleep_for(2s);
@@ -559,96 +643,23 @@ TEST(Gateways, TwoGatewaysDeliverEveryStoredReadingThroughABrokerRestart) {
   // SIGTERM: each gateway finishes its poll and gives its outputs 5 s to deliver.
   for (const auto& g : kGateways) gw[g]->signal(SIGTERM);
   for (const auto& g : kGateways) EXPECT_EQ(gw[g]->wait(15s), 0) << g << "\n" << logs();
-  std::map<std::string, std::map<PollKey, Values>> stored;
+  Stores stored;
   for (const auto& g : kGateways) stored[g] = stored_polls(db(g));
-  wait_until(
-      [&] {
-        const auto all = everything();
-        for (const auto& g : kGateways) {
-          if (!all_arrived(stored[g], arrivals_of(g, all))) return false;
-        }
-        return true;
-      },
-      15s);
+  wait_until([&] { return all_gateways_arrived(stored, everything()); }, 15s);
   const std::vector<Message> from_restart = sub->messages();
   arrived.insert(arrived.end(), from_restart.begin(), from_restart.end());
   sub.reset();
 
-  std::map<std::string, Figures> fig;
-  std::size_t bad_messages = 0;
   for (const auto& m : arrived) {
-    if (!parse_arrival(m).ok) {
-      ++bad_messages;
-      ADD_FAILURE() << "not a state message of a gateway: " << m.topic << " " << m.payload;
-    }
+    EXPECT_TRUE(parse_arrival(m).ok)
+        << "not a state message of a gateway: " << m.topic << " " << m.payload;
   }
+  std::map<std::string, Figures> fig;
   for (const auto& g : kGateways) {
-    SCOPED_TRACE(g);
-    Figures& f = fig[g];
-    const auto& s = stored[g];
-    f.stored = s.size();
-    const auto counts = arrivals_of(g, arrived);
-    std::vector<PollKey> not_stored, missing;
-    for (const auto& [k, n] : counts) {
-      f.received += static_cast<std::size_t>(n);
-      ++f.unique;
-      if (s.count(k) == 0) not_stored.push_back(k);
-    }
-    f.duplicates = f.received - f.unique;
-    for (const auto& [k, n] : counts) {
-      if (n > 1)
-        f.duplicated += " " + key_text(k) + " (x" + std::to_string(n) + ", " +
-                        std::to_string(k.second - stop_ms) + " ms from the broker stop)";
-    }
-    for (const auto& [k, v] : s) {
-      if (counts.count(k) == 0) missing.push_back(k);
-      if (k.second > stop_ms && k.second < restart_ms) ++f.during_outage;
-    }
-    f.not_stored = not_stored.size();
-    f.missing = missing.size();
-    EXPECT_TRUE(missing.empty()) << missing.size() << " of " << s.size()
-                                 << " stored polls never arrived:\n"
-                                 << listed(missing);
-    EXPECT_TRUE(not_stored.empty())
-        << not_stored.size() << " polls arrived but were never stored:\n"
-        << listed(not_stored);
-    // Every copy carries the stored values, register for register.
-    for (const auto& m : arrived) {
-      const Arrival a = parse_arrival(m);
-      if (!a.ok || a.gateway != g || s.count(a.key) == 0) continue;
-      if (a.values != s.at(a.key)) {
-        ++f.wrong_values;
-        ADD_FAILURE() << key_text(a.key) << ": arrived " << m.payload;
-      }
-    }
-    // Polls from the subscriber's offline time that were acknowledged by the broker well before
-    // it stopped (a poll is published within a second of its time): only the broker's
-    // persisted queue can have brought them to the resumed session.
-    for (const auto& [k, n] : arrivals_of(g, from_restart)) {
-      if (k.second >= offline_ms && k.second < stop_ms - 2000) ++f.via_persistence;
-    }
-    EXPECT_GE(f.stored, at_restart[g].size());
-    EXPECT_GE(f.during_outage, 2U) << "polls stored while the broker was down";
-    EXPECT_GE(f.via_persistence, 1U) << "no queued poll survived the broker restart";
+    fig[g] = tally(g, stored[g], arrived, from_restart, t);
+    EXPECT_GE(stored[g].size(), at_restart[g].size());
   }
-
-  std::cout << "[gateways] broker down " << (restart_ms - stop_ms) << " ms; subscriber offline "
-            << (restart_ms - offline_ms) << " ms\n";
-  for (const auto& g : kGateways) {
-    const Figures& f = fig[g];
-    std::cout << "[gateways] " << g << ": stored " << f.stored << " polls (" << f.during_outage
-              << " while the broker was down), received " << f.received << " messages, " << f.unique
-              << " distinct, " << f.duplicates << " duplicates, " << f.missing << " missing, "
-              << f.not_stored << " never stored, " << f.wrong_values << " with other values; "
-              << f.via_persistence
-              << " queued by the broker before its restart and delivered after it\n";
-    if (!f.duplicated.empty())
-      std::cout << "[gateways] " << g << " duplicates:" << f.duplicated << "\n";
-    RecordProperty(g + "_stored", static_cast<int>(f.stored));
-    RecordProperty(g + "_received", static_cast<int>(f.received));
-    RecordProperty(g + "_duplicates", static_cast<int>(f.duplicates));
-  }
-  EXPECT_EQ(bad_messages, 0U);
+  print(fig, t);
   if (HasFailure()) ADD_FAILURE() << logs();
 }
 
