@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cctype>
+#include <functional>
 #include <utility>
 
 #include "sinks/format.hpp"
@@ -49,25 +50,70 @@ std::string EmoncmsSink::node_for(const std::string& meter) const {
   return meter == cfg_.first_meter ? cfg_.node : cfg_.node + "_" + meter;
 }
 
-void EmoncmsSink::deliver(std::span<const store::Poll> polls) {
+namespace {
+
+std::int64_t unix_seconds(std::int64_t ms) {
+  return ms / 1000 - (ms % 1000 < 0 ? 1 : 0);
+}
+
+}  // namespace
+
+std::string emoncms_bulk(std::span<const store::Poll> polls,
+                         const std::function<std::string(const std::string&)>& node_for) {
+  std::string out;
   for (const auto& p : polls) {
-    std::string json = emoncms_fulljson(p);
-    if (json.empty()) continue;
-    std::int64_t secs = p.time_ms / 1000 - (p.time_ms % 1000 < 0 ? 1 : 0);
-    std::string url = base_ + "/input/post?node=" + http::url_encode(node_for(p.meter)) +
-                      "&time=" + std::to_string(secs) + "&fulljson=" + http::url_encode(json) +
-                      "&apikey=" + http::url_encode(cfg_.apikey.value);
-    // The URL carries the whole JSON: name the endpoint, node and time instead.
-    std::string where = "emoncms: GET " + http::redact_url(base_) + "/input/post (node " +
-                        node_for(p.meter) + ", time " + std::to_string(secs) + "): ";
-    http::Response r;
-    try {
-      r = client_.request("GET", url);
-    } catch (const http::HttpError& e) {
-      throw SinkError(where + e.reason());
+    std::string item;
+    for (const auto& v : p.values) {
+      if (v.value.empty() || !text::is_decimal(v.value)) continue;
+      // One object per input: emoncms takes only the first key of each object.
+      item += ",{" + text::json_quote(v.name) + ":" + v.value + "}";
     }
-    http::check_status(where, r);
-    if (!accepted(r.body)) throw SinkError(where + "not accepted: " + http::body_excerpt(r.body));
+    if (item.empty()) continue;
+    out += out.empty() ? "[" : ",";
+    out += "[" + std::to_string(unix_seconds(p.time_ms)) + "," +
+           text::json_quote(node_for(p.meter)) + item + "]";
+  }
+  return out.empty() ? out : out + "]";
+}
+
+void EmoncmsSink::send(const std::string& method, const std::string& path, const std::string& query,
+                       const std::string& body, const std::string& what) {
+  // The key goes in the Authorization header (RFC 6750 bearer, which emoncms reads), never in
+  // the URL: URLs end up in proxy and server logs.
+  const std::vector<std::string> headers = {
+      "Authorization: Bearer " + cfg_.apikey.value,
+      body.empty() ? std::string() : "Content-Type: application/x-www-form-urlencoded"};
+  const std::string where =
+      "emoncms: " + method + " " + http::redact_url(base_) + path + " (" + what + "): ";
+  http::Response r;
+  try {
+    r = client_.request(method, base_ + path + query, headers, body);
+  } catch (const http::HttpError& e) {
+    throw SinkError(where + e.reason());
+  }
+  http::check_status(where, r);
+  if (!accepted(r.body)) throw SinkError(where + "not accepted: " + http::body_excerpt(r.body));
+}
+
+void EmoncmsSink::deliver(std::span<const store::Poll> polls) {
+  if (polls.size() > 1) {
+    // A backlog: one input/bulk request with every poll at its own time.
+    const std::string data =
+        emoncms_bulk(polls, [this](const std::string& m) { return node_for(m); });
+    if (data.empty()) return;
+    send("POST", "/input/bulk", "", "data=" + http::url_encode(data) + "&time=0",
+         std::to_string(polls.size()) + " polls");
+    return;
+  }
+  for (const auto& p : polls) {
+    const std::string json = emoncms_fulljson(p);
+    if (json.empty()) continue;
+    const std::string secs = std::to_string(unix_seconds(p.time_ms));
+    const std::string node = node_for(p.meter);
+    send(
+        "GET", "/input/post",
+        "?node=" + http::url_encode(node) + "&time=" + secs + "&fulljson=" + http::url_encode(json),
+        "", "node " + node + ", time " + secs);
   }
 }
 
@@ -80,7 +126,9 @@ const config::Table<EmoncmsConfig>& emoncms_keys() {
   };
   static const Table<C> t = http::with_client_keys(
       Table<C>{"emoncms",
-               "emoncms inputs (`/input/post` with `fulljson`, the read time as `time`).",
+               "emoncms inputs: `/input/post` with `fulljson` for a poll, `/input/bulk` for a "
+               "backlog, each at its read time; the API key in an `Authorization: Bearer` "
+               "header, never in the URL.",
                {
                    required(url<C>("url", &C::url, {"http", "https"}, "emoncms, with its path",
                                    "https://emoncms.org")),

@@ -1,7 +1,10 @@
-// emoncms output: one input/post request per poll,
+// emoncms output (its input API):
 //
-//   GET {url}/input/post?node=kamstrup_heat&time=1795443900
-//       &fulljson=%7B%22heat_energy%22%3A55.006%2C%22volume%22%3A1875.56%7D&apikey=KEY
+//   one poll:  GET {url}/input/post?node=kamstrup&time=1795443900
+//                  &fulljson=%7B%22heat_energy%22%3A55.006%2C%22volume%22%3A1875.56%7D
+//   a backlog: POST {url}/input/bulk   data=[[1795443900,"kamstrup",{"heat_energy":55.006},
+//                  {"volume":1875.56}],[1795443960,...]]&time=0   (form-encoded)
+//   both with  Authorization: Bearer KEY   (emoncms reads the API key there; never in the URL)
 //
 // - fulljson: {"heat_energy":55.006,"volume":1875.56}, the registers with a number, each as
 //   the exact decimal text (a JSON number token; emoncms inputs are numeric, so text-only
@@ -19,6 +22,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <span>
 #include <string>
 
 #include "config/keys.hpp"
@@ -40,6 +45,12 @@ struct EmoncmsConfig {
 
 const config::Table<EmoncmsConfig>& emoncms_keys();
 
+// The input/bulk data of several polls: [[unix_seconds, "node", {"name": value}, ...], ...]
+// (one object per input: emoncms reads only the first key of each), or "" when no poll has a
+// number.
+std::string emoncms_bulk(std::span<const store::Poll> polls,
+                         const std::function<std::string(const std::string&)>& node_for);
+
 class EmoncmsSink : public Sink {
  public:
   explicit EmoncmsSink(EmoncmsConfig config);
@@ -50,6 +61,9 @@ class EmoncmsSink : public Sink {
   [[nodiscard]] std::string node_for(const std::string& meter) const;
 
  private:
+  void send(const std::string& method, const std::string& path, const std::string& query,
+            const std::string& body, const std::string& what);
+
   EmoncmsConfig cfg_;
   std::string base_;
   http::HttpClient client_;

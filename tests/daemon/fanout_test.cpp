@@ -215,12 +215,12 @@ TEST(Fanout, BacklogCountsThePollsStillInTheStoreAlsoAfterRetention) {
 // rejected class that poll would be retried forever and the output's backlog would stall.
 TEST(Fanout, APollTheTargetRefusesIsSkippedCountedAndLaterPollsFlow) {
   test::Recorder rec;
-  const std::string bad = "heat_energy=2.001 ";
+  const std::string bad = "heat_energy_mwh=2.001 ";
   rec.set([&bad](const httplib::Request& req, httplib::Response& res) {
     if (req.body.find(bad) != std::string::npos) {
       res.status = 400;
       res.set_content(
-          R"({"error":"partial write: field type conflict: input field \"heat_energy\")"
+          R"({"error":"partial write: field type conflict: input field \"heat_energy_mwh\")"
           R"( on measurement \"kamstrup\" is type float, already exists as type string"})",
           "application/json");
     } else {
@@ -256,8 +256,9 @@ TEST(Fanout, APollTheTargetRefusesIsSkippedCountedAndLaterPollsFlow) {
           line.substr(line.find(' ') + 1, line.find(' ', line.find(' ') + 1) - line.find(' ') - 1));
     }
   }
-  EXPECT_EQ(accepted, (std::multiset<std::string>{"heat_energy=0.001", "heat_energy=1.001",
-                                                  "heat_energy=3.001", "heat_energy=4.001"}));
+  EXPECT_EQ(accepted,
+            (std::multiset<std::string>{"heat_energy_mwh=0.001", "heat_energy_mwh=1.001",
+                                        "heat_energy_mwh=3.001", "heat_energy_mwh=4.001"}));
 
   // Later polls keep flowing.
   auto p = poll(5);
@@ -266,7 +267,7 @@ TEST(Fanout, APollTheTargetRefusesIsSkippedCountedAndLaterPollsFlow) {
   ASSERT_TRUE(eventually([&] { return f.health()[0].cursor == last; }));
   EXPECT_EQ(f.health()[0].delivered, 5U);
   EXPECT_EQ(f.health()[0].rejected, 1U);
-  EXPECT_NE(rec.requests().back().body.find("heat_energy=5.001 "), std::string::npos);
+  EXPECT_NE(rec.requests().back().body.find("heat_energy_mwh=5.001 "), std::string::npos);
   f.stop(1s);
 }
 

@@ -23,6 +23,7 @@
 
 #include "../e2e/process.hpp"
 #include "../support/servers.hpp"
+#include "sinks/influxdb.hpp"
 
 using namespace kamstrup::test;
 namespace support = kamstrup::test::support;
@@ -383,7 +384,10 @@ TEST(Outage, InfluxdRestartLosesNothing) {
     EXPECT_EQ(point.at("meter"), "heat");
     std::size_t compared = 0;
     for (const auto& reg : line.at("registers")) {
-      const std::string name = reg.at("name");
+      // Fields carry their unit in the name (influxdb.field_names: register_unit).
+      const std::string unit = reg.at("unit");
+      const std::string name = reg.at("name").get<std::string>() +
+                               (unit.empty() ? "" : "_" + kamstrup::sinks::unit_suffix(unit));
       if (!reg.contains("value") || !reg.at("value").is_number()) continue;
       ++compared;
       ASSERT_TRUE(point.count(name) != 0 && point.at(name).is_number())

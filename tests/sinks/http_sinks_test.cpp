@@ -142,12 +142,64 @@ std::string basic(const std::string& user, const std::string& pass) {
 
 // ---------------------------------------------------------------- InfluxDB line protocol
 
-TEST(InfluxLine, FieldsTagsAndTimestamp) {
-  EXPECT_EQ(kamstrup::sinks::influx_line(heat_poll(), "kamstrup", "6543210"),
+namespace {
+kamstrup::sinks::InfluxLine line_opts(const std::string& measurement, const std::string& serial,
+                                      bool unit_in_field) {
+  kamstrup::sinks::InfluxLine o;
+  o.measurement = measurement;
+  o.serial = serial;
+  o.unit_in_field = unit_in_field;
+  return o;
+}
+}  // namespace
+
+TEST(InfluxLine, FieldsNamedWithTheirUnitTagsAndTimestamp) {
+  EXPECT_EQ(kamstrup::sinks::influx_line(heat_poll(), line_opts("kamstrup", "6543210", true)),
+            "kamstrup,meter=heat,serial=6543210,source=poll heat_energy_mwh=55.006,"
+            "volume_m3=1875.56,temp1_degc=-0.50,power_kw=0.0,big=123456789012.345,"
+            "clock_text=\"14:25:00\" 1795443900123");
+  EXPECT_EQ(kamstrup::sinks::influx_line(cool_poll(), line_opts("kamstrup", "", true)),
+            "kamstrup,meter=cool,source=logger heat_energy_mwh=7 1795443900123");
+}
+
+TEST(InfluxLine, TheOldLayoutWithoutUnitsStaysAvailable) {
+  EXPECT_EQ(kamstrup::sinks::influx_line(heat_poll(), line_opts("kamstrup", "6543210", false)),
             "kamstrup,meter=heat,serial=6543210,source=poll heat_energy=55.006,volume=1875.56,"
             "temp1=-0.50,power=0.0,big=123456789012.345,clock_text=\"14:25:00\" 1795443900123");
-  EXPECT_EQ(kamstrup::sinks::influx_line(cool_poll(), "kamstrup", ""),
-            "kamstrup,meter=cool,source=logger heat_energy=7 1795443900123");
+}
+
+TEST(InfluxLine, UnitSuffixes) {
+  using kamstrup::sinks::unit_suffix;
+  EXPECT_EQ(unit_suffix("MWh"), "mwh");
+  EXPECT_EQ(unit_suffix("m³"), "m3");
+  EXPECT_EQ(unit_suffix("m³/h"), "m3_per_h");
+  EXPECT_EQ(unit_suffix("l/h"), "l_per_h");
+  EXPECT_EQ(unit_suffix("°C"), "degc");
+  EXPECT_EQ(unit_suffix("K"), "k");
+  EXPECT_EQ(unit_suffix("m³×°C"), "m3xdegc");
+  EXPECT_EQ(unit_suffix("US gal/min"), "us_gal_per_min");
+  EXPECT_EQ(unit_suffix(""), "");
+}
+
+TEST(InfluxLine, StaticTagsSortedAndEnergyConvertedExactly) {
+  const std::vector<std::pair<std::string, std::string>> tags = {{"site", "north"},
+                                                                 {"location", "home"}};
+  auto o = line_opts("kamstrup", "6543210", true);
+  o.tags = &tags;
+  o.energy_unit = "kWh";
+  EXPECT_EQ(kamstrup::sinks::influx_line(heat_poll(), o),
+            "kamstrup,location=home,meter=heat,serial=6543210,site=north,source=poll "
+            "heat_energy_kwh=55006,volume_m3=1875.56,temp1_degc=-0.50,power_kw=0.0,"
+            "big=123456789012.345,clock_text=\"14:25:00\" 1795443900123");
+  EXPECT_EQ(kamstrup::sinks::influx_line(cool_poll(), o),
+            "kamstrup,location=home,meter=cool,serial=6543210,site=north,source=logger "
+            "heat_energy_kwh=7000 1795443900123");
+  // GJ -> kWh has no finite decimal: the meter's unit stays, and the field name says so.
+  Poll gj = cool_poll();
+  gj.values = {Value{60, "heat_energy", "123.456", "", "GJ"}};
+  EXPECT_EQ(kamstrup::sinks::influx_line(gj, o),
+            "kamstrup,location=home,meter=cool,serial=6543210,site=north,source=logger "
+            "heat_energy_gj=123.456 1795443900123");
 }
 
 TEST(InfluxLine, Escaping) {
@@ -156,7 +208,7 @@ TEST(InfluxLine, Escaping) {
   p.time_ms = 5;
   p.source = "poll";
   p.values = {Value{-1, "x y=z,w", "1.5", "say \"hi\" \\o/", ""}};
-  EXPECT_EQ(kamstrup::sinks::influx_line(p, "my meas,x=1", ""),
+  EXPECT_EQ(kamstrup::sinks::influx_line(p, line_opts("my meas,x=1", "", true)),
             R"(my\ meas\,x=1,meter=a\ b\,c\=d,source=poll x\ y\=z\,w=1.5,)"
             R"(x\ y\=z\,w_text="say \"hi\" \\o/" 5)");
 }
@@ -165,7 +217,7 @@ TEST(InfluxLine, NothingForAPollWithoutFields) {
   Poll p;
   p.meter = "heat";
   p.values = {Value{1, "x", "", "", "kWh"}, Value{2, "y", "1e5", "", ""}};
-  EXPECT_EQ(kamstrup::sinks::influx_line(p, "kamstrup", ""), "");
+  EXPECT_EQ(kamstrup::sinks::influx_line(p, line_opts("kamstrup", "", true)), "");
 }
 
 TEST(InfluxSink, RejectsAConfigWithoutDatabaseOrBucket) {
@@ -217,8 +269,10 @@ TEST_F(InfluxV1, WritesExactValuesTagsAndTimestamps) {
   EXPECT_EQ(h["source"], "poll");
   for (const auto& v : heat_poll().values) {
     if (v.value.empty()) continue;
-    ASSERT_TRUE(h[v.name].is_number()) << v.name << ": " << h[v.name];
-    EXPECT_EQ(h[v.name].get<double>(), std::strtod(v.value.c_str(), nullptr)) << v.name;
+    const std::string field =
+        v.unit.empty() ? v.name : v.name + "_" + kamstrup::sinks::unit_suffix(v.unit);
+    ASSERT_TRUE(h[field].is_number()) << field << ": " << h[field];
+    EXPECT_EQ(h[field].get<double>(), std::strtod(v.value.c_str(), nullptr)) << field;
   }
   EXPECT_EQ(h["clock_text"], "14:25:00");
 
@@ -227,7 +281,28 @@ TEST_F(InfluxV1, WritesExactValuesTagsAndTimestamps) {
   EXPECT_EQ(c["meter"], "cool");
   EXPECT_TRUE(c["serial"].is_null());  // not known yet: tag omitted
   EXPECT_EQ(c["source"], "logger");
-  EXPECT_EQ(c["heat_energy"].get<double>(), 7.0);
+  EXPECT_EQ(c["heat_energy_mwh"].get<double>(), 7.0);
+}
+
+// Static tags of the output and of the meter reach influxd as tags (the meter's win), and a
+// text field with a backslash and quotes round-trips exactly.
+TEST_F(InfluxV1, StaticTagsAndEscapedTextReachTheServer) {
+  server_->create_database("tags");
+  InfluxConfig c = config("tags");
+  c.tags = {{"location", "home"}, {"site", "north"}};
+  c.meter_tags = {{"heat", {{"room", "cellar"}, {"site", "south"}}}};
+  InfluxSink sink(c);
+  Poll p = heat_poll();
+  p.values.push_back(Value{-1, "note", "", "a \\ b \"q\" \\", ""});
+  deliver(sink, {p, cool_poll(kT1 + 1000)});
+  auto pts = server_->points("tags");
+  ASSERT_EQ(pts.size(), 2U);
+  EXPECT_EQ(pts[0]["location"], "home");
+  EXPECT_EQ(pts[0]["room"], "cellar");
+  EXPECT_EQ(pts[0]["site"], "south");
+  EXPECT_EQ(pts[0]["note_text"], "a \\ b \"q\" \\");
+  EXPECT_EQ(pts[1]["site"], "north");
+  EXPECT_TRUE(pts[1]["room"].is_null());
 }
 
 TEST_F(InfluxV1, ReplayOverwritesInsteadOfDuplicating) {
@@ -317,8 +392,8 @@ TEST(InfluxV2, WritesBatchesWithTokenAuth) {
     EXPECT_EQ(r.header("Content-Type"), "text/plain; charset=utf-8");
   }
   auto line = [](std::int64_t t) {
-    return "meters,meter=heat,serial=42,source=poll heat_energy=55.006,volume=1875.56,"
-           "temp1=-0.50,power=0.0,big=123456789012.345,clock_text=\"14:25:00\" " +
+    return "meters,meter=heat,serial=42,source=poll heat_energy_mwh=55.006,volume_m3=1875.56,"
+           "temp1_degc=-0.50,power_kw=0.0,big=123456789012.345,clock_text=\"14:25:00\" " +
            std::to_string(t) + "\n";
   };
   EXPECT_EQ(reqs[0].body, line(kT1) + line(kT1 + 1));
@@ -398,7 +473,7 @@ TEST(InfluxV1Recorded, BasicAuthAndPath) {
   ASSERT_EQ(reqs.size(), 1U);
   EXPECT_EQ(reqs[0].target, "/write?db=k%20db&precision=ms");
   EXPECT_EQ(reqs[0].header("Authorization"), basic("writer", "pa:ss"));
-  EXPECT_EQ(reqs[0].body, "kamstrup,meter=cool,source=logger heat_energy=7 1795443900123\n");
+  EXPECT_EQ(reqs[0].body, "kamstrup,meter=cool,source=logger heat_energy_mwh=7 1795443900123\n");
 }
 
 TEST(InfluxV1Recorded, PollsWithoutFieldsSendNothing) {
@@ -530,12 +605,15 @@ const std::string kHeatJson =
     R"({"heat_energy":55.006,"volume":1875.56,"temp1":-0.50,"power":0.0,"big":123456789012.345})";
 }  // namespace
 
-TEST(Emoncms, PostsFullJsonWithTimeAndNodePerMeter) {
+// emoncms reads the API key from "Authorization: Bearer" (its index.php, RFC 6750), so it never
+// appears in a URL (proxy and server logs); a single poll goes to input/post with fulljson.
+TEST(Emoncms, PostsFullJsonWithTimeAndNodeAndTheKeyInTheHeader) {
   Recorder rec;
   rec.answer(200, "ok", "text/plain");
   EmoncmsSink sink(emoncms_config(rec));
   EXPECT_EQ(sink.id(), "emoncms");
-  deliver(sink, {heat_poll(), cool_poll(kT1 + 5000)});
+  deliver(sink, {heat_poll()});
+  deliver(sink, {cool_poll(kT1 + 5000)});
   auto reqs = rec.requests();
   ASSERT_EQ(reqs.size(), 2U);
   EXPECT_EQ(reqs[0].method, "GET");
@@ -543,12 +621,38 @@ TEST(Emoncms, PostsFullJsonWithTimeAndNodePerMeter) {
   EXPECT_EQ(reqs[0].param("node"), "kamstrup_heat");
   EXPECT_EQ(reqs[0].param("time"), "1795443900");
   EXPECT_EQ(reqs[0].param("fulljson"), kHeatJson);
-  EXPECT_EQ(reqs[0].param("apikey"), "KEY123");
   EXPECT_EQ(reqs[0].target, "/emoncms/input/post?node=kamstrup_heat&time=1795443900&fulljson=" +
-                                http::url_encode(kHeatJson) + "&apikey=KEY123");
+                                http::url_encode(kHeatJson));
+  EXPECT_EQ(reqs[0].header("Authorization"), "Bearer KEY123");
+  EXPECT_EQ(reqs[0].target.find("KEY123"), std::string::npos);
   EXPECT_EQ(reqs[1].param("node"), "kamstrup_cool");
   EXPECT_EQ(reqs[1].param("time"), "1795443905");
   EXPECT_EQ(reqs[1].param("fulljson"), R"({"heat_energy":7})");
+}
+
+// A backlog goes as one input/bulk request (emoncms' input_methods.php bulk(): items
+// [time, node, {name: value}, ...], one object per input, time=0 for absolute times).
+TEST(Emoncms, ABacklogIsOneBulkRequestWithEveryPollAtItsTime) {
+  Recorder rec;
+  rec.answer(200, "ok", "text/plain");
+  EmoncmsSink sink(emoncms_config(rec));
+  Poll text_only = heat_poll();
+  text_only.time_ms = kT1 + 7000;
+  text_only.values = {Value{1002, "clock", "", "14:25:07", ""}};
+  deliver(sink, {heat_poll(), cool_poll(kT1 + 5000), text_only});
+  auto reqs = rec.requests();
+  ASSERT_EQ(reqs.size(), 1U);
+  EXPECT_EQ(reqs[0].method, "POST");
+  EXPECT_EQ(reqs[0].path, "/emoncms/input/bulk");
+  EXPECT_EQ(reqs[0].header("Authorization"), "Bearer KEY123");
+  EXPECT_EQ(reqs[0].header("Content-Type"), "application/x-www-form-urlencoded");
+  EXPECT_EQ(reqs[0].param("time"), "0");
+  EXPECT_EQ(reqs[0].param("data"),
+            R"([[1795443900,"kamstrup_heat",{"heat_energy":55.006},{"volume":1875.56},)"
+            R"({"temp1":-0.50},{"power":0.0},{"big":123456789012.345}],)"
+            R"([1795443905,"kamstrup_cool",{"heat_energy":7}]])");
+  EXPECT_EQ(reqs[0].body.find("KEY123"), std::string::npos);
+  EXPECT_EQ(reqs[0].target.find("KEY123"), std::string::npos);
 }
 
 TEST(Emoncms, SingleMeterUsesThePlainNodeAndJsonSuccessIsAccepted) {
