@@ -168,6 +168,12 @@ TEST(Config, EachMistakeNamesItsKeyPath) {
       {"meters:\n  - name: heat\n    port: /dev/a\n    registers: [heat_energy]\n"
        "domoticz:\n  url: http://d\n  devices:\n    heat: {heat_energy: {idx: 4, type: kwh}}\n",
        "domoticz.devices.heat.heat_energy.power: a kwh device needs"},
+      {std::string(kMinimal).append("influxdb:\n  database: k\n  measurement: 'heat\\'\n"),
+       "influxdb.measurement: a backslash cannot be written in line protocol"},
+      {std::string(kMinimal).append("influxdb:\n  database: k\n  tags: {meter: x}\n"),
+       "influxdb.tags.meter: 'meter' is a tag the output sets itself"},
+      {std::string(kMinimal).append("influxdb:\n  database: k\n  meter_tags: {cold: {a: b}}\n"),
+       "influxdb.meter_tags.cold: no meter is named"},
       {std::string(kMinimal).append("emoncms:\n  url: http://e\n  apikey: k\n  nodes: {cold: x}\n"),
        "emoncms.nodes.cold: no meter is named"},
   };
