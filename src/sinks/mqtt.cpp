@@ -698,6 +698,18 @@ struct MqttSink::Impl {
     return owner;
   }
 
+  // Whether a meter other than `self` announces on `topic` now (it took the ids over when a
+  // meter listed before it turned out to share its serial). Holds pub_mu.
+  [[nodiscard]] bool claimed(const std::string& topic, const MeterState& self) const {
+    for (const auto& [name, ms] : meters) {
+      if (&ms == &self) continue;
+      for (const auto& [reg, t] : ms.config_topic) {
+        if (t == topic) return true;
+      }
+    }
+    return false;
+  }
+
   // Brings one register's discovery config up to date; appends what must be published.
   // Holds pub_mu.
   void update_discovery(const std::string& meter, MeterState& ms, const std::string& reg,
@@ -714,7 +726,7 @@ struct MqttSink::Impl {
         cfg.discovery_prefix + "/sensor/" + ha::unique_id(ms.device_id, reg) + "/config";
     std::string payload = ha::config_payload(d, ms.registers[reg]);
     auto old = ms.config_topic.find(reg);
-    if (old != ms.config_topic.end() && old->second != topic) {
+    if (old != ms.config_topic.end() && old->second != topic && !claimed(old->second, ms)) {
       out.push_back({old->second, "", true});  // empty retained config: HA drops the entity
       configs.erase(old->second);
     }
