@@ -189,7 +189,9 @@ VolumeClass default_volume_class(const std::vector<std::string>& registers) {
   bool volume = false;
   for (const auto& name : registers) {
     const kmp::RegisterDef* def = kmp::find_register(std::string_view(name));
-    if (def == nullptr) continue;
+    // Quantities of the /#n and IEC replies (listed for a meter whose protocol is not known yet)
+    // say nothing about what the meter is: those are heat meters' replies.
+    if (def == nullptr || def->id < 0) continue;
     if (def->quantity == Q::Energy) return VolumeClass::Volume;
     volume = volume || def->quantity == Q::Volume;
   }

@@ -60,9 +60,9 @@ bool accepts(std::string_view device_class, std::string_view unit);
 // and info-event counter, battery days, clock and date, identifiers): entity_category diagnostic.
 bool diagnostic(const kmp::RegisterDef& def);
 
-// The default for a meter that ha_volume_class does not name: a meter that reads a volume but no
-// energy register is taken for a water meter (no public source gives a water meter's GetType
-// code, so its registers are the sign).
+// The default for a meter that ha_volume_class does not name: a meter whose KMP registers include
+// a volume but no energy register is taken for a water meter (no public source gives a water
+// meter's GetType code, so its registers are the sign; the default list has heat_energy).
 VolumeClass default_volume_class(const std::vector<std::string>& registers);
 
 // For unique ids and discovery topic levels: HA wants [A-Za-z0-9_-]; anything else becomes '_'.

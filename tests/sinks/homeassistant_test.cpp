@@ -217,6 +217,9 @@ TEST(HomeAssistantSensor, AMeterReadingVolumeButNoEnergyIsAWaterMeter) {
   EXPECT_EQ(ha::default_volume_class({"volume", "tariff2"}), VolumeClass::Volume);
   EXPECT_EQ(ha::default_volume_class({"temp1", "flow"}), VolumeClass::Volume);
   EXPECT_EQ(ha::default_volume_class({}), VolumeClass::Volume);
+  // The /#n and IEC quantities listed for a meter of unknown protocol do not count.
+  EXPECT_EQ(ha::default_volume_class({"volume", "flow", "energy_in_tariff1", "peak_power"}),
+            VolumeClass::Water);
 }
 
 TEST(HomeAssistantIds, SerialFirstThenTheMeterNameForACollision) {
