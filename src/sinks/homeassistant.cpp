@@ -5,7 +5,7 @@
 // Source: home-assistant/core homeassistant/components/sensor/const.py (DEVICE_CLASS_UNITS,
 // DEVICE_CLASS_STATE_CLASSES) and homeassistant/const.py (UnitOf*): energy = every UnitOfEnergy
 // (J..GJ, mWh..TWh, cal..Gcal; the calories since 2024.10), power W..TW, volume_flow_rate every
-// UnitOfVolumeFlowRate (L/h, L/s, m³/s since 2025.x), temperature_delta (°C, °F, K) since
+// UnitOfVolumeFlowRate (L/h, L/s, m³/s: in 2025.5), temperature_delta (°C, °F, K) since
 // 2025.11 (core PR #147358, merged 2025-10-15), water m³/L/gal/ft³/CCF. Where 2025.11's table
 // could not be confirmed (kvar for reactive_power, kVA for apparent_power) only the unit that
 // every release since 2023 accepts is used, and the others are converted to it exactly.
