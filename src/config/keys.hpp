@@ -31,6 +31,8 @@ struct Context {
     std::string name;
     // Register names the meter polls; empty when the meter's protocol decides (legacy, iec).
     std::vector<std::string> registers;
+    // Display names given in the file: register name -> name (Home Assistant shows them).
+    std::vector<std::pair<std::string, std::string>> labels;
   };
   std::vector<Meter> meters;
   [[nodiscard]] const Meter* meter(std::string_view name) const;

@@ -309,6 +309,7 @@ void check_meter(MeterConfig& m, const std::string& path, Context&) {
 Context::Meter context_entry(const MeterConfig& m) {
   Context::Meter e;
   e.name = m.name;
+  for (const auto& [id, label] : m.labels) e.labels.emplace_back(kmp::register_name(id), label);
   if (m.protocol == meter::Protocol::Legacy || m.protocol == meter::Protocol::Iec) return e;
   e.registers = m.register_names();
   if (!m.protocol) {

@@ -21,6 +21,7 @@ struct Fanout::Worker {
   std::deque<std::function<void(sinks::Sink&)>> events;
   SinkHealth health;
   std::set<std::string> noticed;  // config keys already logged this run
+  std::set<std::string> noted;    // note() keys already logged this run
 };
 
 Fanout::Fanout(store::Store& store, std::vector<std::unique_ptr<sinks::Sink>> sinks)
@@ -39,6 +40,14 @@ Fanout::Fanout(store::Store& store, std::vector<std::unique_ptr<sinks::Sink>> si
       }
       // Once per key: a unit that cannot be converted stays so for every poll.
       if (first) spdlog::warn("{}: {}: {} (not sent; counted)", wp->health.id, key, message);
+    });
+    s->set_note_handler([wp](const std::string& key, const std::string& message) {
+      bool first = false;
+      {
+        std::lock_guard lock(wp->mu);
+        first = wp->noted.insert(key).second;
+      }
+      if (first) spdlog::warn("{}: {}: {}", wp->health.id, key, message);
     });
     w->sink = std::move(s);
     workers_.push_back(std::move(w));

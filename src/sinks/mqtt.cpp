@@ -5,40 +5,31 @@
 // One retained config per (meter, register) on <discovery_prefix>/sensor/<unique_id>/config,
 // published once the daemon has called meter_info() for the meter (the device needs the model
 // and serial), for every register seen in that meter's polls so far, and again whenever a poll
-// shows a register for the first time or with another unit. The unit is always the one the
-// meter sent (or the energy_unit it was converted to), never a guess. All configs are published
-// again after every reconnect (a broker without persistence forgets retained messages).
+// shows a register for the first time or with another unit or resolution. What a register
+// becomes in HA (device class, unit, state class, entity category, display precision) and the
+// payload itself are in homeassistant.cpp; this file chooses the ids, publishes and logs. All
+// configs are published again after every reconnect (a broker without persistence forgets
+// retained messages).
 //
 //   unique_id   kamstrup_<serial>_<register>; while the meter's serial is unknown (MeterInfo
 //               serial ""), kamstrup_<meter name>_<register>. When a later meter_info() brings a
 //               serial (or another one), the old configs are deleted (empty retained payload:
 //               HA removes those entities) and the new ones published. Characters outside
 //               [A-Za-z0-9_-] become '_'.
-//   device      {"identifiers": ["kamstrup_<serial or meter name>"], "manufacturer": "Kamstrup",
-//               "model": info.model or info.meter_type, "serial_number", "sw_version",
-//               "name": "Kamstrup <meter>"}
-//   name        the catalogue description ("E1 heat energy"); HA prefixes the device name
+//   collisions  two meters reporting one serial would share every unique_id (one HA entity fed
+//               by both). The meter listed first in the file (else: seen first) keeps the plain
+//               ids, which are what every single-meter setup has always had; each other one gets
+//               kamstrup_<serial>_<meter>_<register> (device kamstrup_<serial>_<meter>), logged
+//               once. Only colliding meters change.
+//   name        the register's display name from the file (`{register: volume, name: ...}`),
+//               else the catalogue description ("E1 heat energy"); HA prefixes the device name
 //   state_topic <base>/<meter>/<register>
 //   availability [<base>/status, <base>/<meter>/availability], availability_mode "all": an
 //               entity is available while the daemon is connected and its meter answers
-//   unit_of_measurement, device_class, state_class: only for numeric registers. Dates, times
-//               and text registers are plain text sensors (their wire "units" such as
-//               "yy:mm:dd" describe an encoding, not a unit).
+//   origin      {"name": "kamstrup-reader", "sw_version": ...}
 //
-// device_class comes from the catalogue, but only when HA accepts the published unit for it
-// (HA rejects the entity's statistics otherwise); state_class comes from the catalogue. The
-// accepted units applied (valid in HA since 2023; newer HA versions accept more):
-//   energy            Wh kWh MWh MJ GJ        (Gcal, GWh: no device_class)
-//   volume            m³ L mL gal ft³ CCF     (the meter's "l": no device_class)
-//   volume_flow_rate  m³/h L/min gal/min ft³/min   (the meter's "l/h": no device_class)
-//   temperature       °C °F K
-//   power             W kW                    (MW: no device_class)
-//   pressure          Pa hPa kPa bar cbar mbar mmHg inHg psi
-//   duration          d h min s ms
-//   weight            kg g mg µg oz lb st     (the meter's "ton": no device_class)
-//   voltage           V mV
-//   current           A mA
-// temp_diff has no device_class in the catalogue, so "K" is published as a plain measurement.
+// A device class HA would not accept with the unit is left out and logged once per register
+// (Sink::note); the value, unit and state class still go out.
 
 #include "sinks/mqtt.hpp"
 
@@ -64,9 +55,9 @@
 #include <vector>
 
 #include "kmp/catalogue.hpp"
-#include "kmp/decimal.hpp"
-#include "kmp/units.hpp"
 #include "sinks/format.hpp"
+#include "sinks/homeassistant.hpp"
+#include "text/text.hpp"
 
 namespace kamstrup::sinks {
 
@@ -74,91 +65,63 @@ namespace mqtt_detail {
 
 namespace {
 
-// (device_class, unit) pairs HA accepts; see the table at the top of this file.
-constexpr std::pair<std::string_view, std::string_view> kHaUnits[] = {
-    {"energy", "Wh"},
-    {"energy", "kWh"},
-    {"energy", "MWh"},
-    {"energy", "MJ"},
-    {"energy", "GJ"},
-    {"volume", "m³"},
-    {"volume", "L"},
-    {"volume", "mL"},
-    {"volume", "gal"},
-    {"volume", "ft³"},
-    {"volume", "CCF"},
-    {"volume_flow_rate", "m³/h"},
-    {"volume_flow_rate", "L/min"},
-    {"volume_flow_rate", "gal/min"},
-    {"volume_flow_rate", "ft³/min"},
-    {"temperature", "°C"},
-    {"temperature", "°F"},
-    {"temperature", "K"},
-    {"power", "W"},
-    {"power", "kW"},
-    {"pressure", "Pa"},
-    {"pressure", "hPa"},
-    {"pressure", "kPa"},
-    {"pressure", "bar"},
-    {"pressure", "cbar"},
-    {"pressure", "mbar"},
-    {"pressure", "mmHg"},
-    {"pressure", "inHg"},
-    {"pressure", "psi"},
-    {"duration", "d"},
-    {"duration", "h"},
-    {"duration", "min"},
-    {"duration", "s"},
-    {"duration", "ms"},
-    {"weight", "kg"},
-    {"weight", "g"},
-    {"weight", "mg"},
-    {"weight", "µg"},
-    {"weight", "oz"},
-    {"weight", "lb"},
-    {"weight", "st"},
-    {"voltage", "V"},
-    {"voltage", "mV"},
-    {"current", "A"},
-    {"current", "mA"},
+// kamstrup-402-mqtt's parameter names (its kamstrup_meter.py `kamstrup_402_params`, register ids
+// as in docs/protocol.md §4.1) → ours.
+constexpr std::pair<std::string_view, std::string_view> kFlatNames[] = {
+    {"heat_energy", "energy"},
+    {"power", "power"},
+    {"temp1", "temp1"},
+    {"temp2", "temp2"},
+    {"temp_diff", "tempdiff"},
+    {"flow", "flow"},
+    {"volume", "volume"},
+    {"min_flow_month", "minflow_m"},
+    {"max_flow_month", "maxflow_m"},
+    {"min_flow_month_date", "minflowDate_m"},
+    {"max_flow_month_date", "maxflowDate_m"},
+    {"min_power_month", "minpower_m"},
+    {"max_power_month", "maxpower_m"},
+    {"avg_temp1_month", "avgtemp1_m"},
+    {"avg_temp2_month", "avgtemp2_m"},
+    {"min_power_month_date", "minpowerdate_m"},
+    {"max_power_month_date", "maxpowerdate_m"},
+    {"min_flow_year", "minflow_y"},
+    {"max_flow_year", "maxflow_y"},
+    {"min_flow_year_date", "minflowdate_y"},
+    {"max_flow_year_date", "maxflowdate_y"},
+    {"min_power_year", "minpower_y"},
+    {"max_power_year", "maxpower_y"},
+    {"avg_temp1_year", "avgtemp1_y"},
+    {"avg_temp2_year", "avgtemp2_y"},
+    {"min_power_year_date", "minpowerdate_y"},
+    {"max_power_year_date", "maxpowerdate_y"},
+    {"temp1_x_m3", "temp1xm3"},
+    {"temp2_x_m3", "temp2xm3"},
+    {"info_event_counter", "infoevent"},
+    {"hour_counter", "hourcounter"},
 };
 
 }  // namespace
 
-std::string_view ha_class_of(kmp::Quantity q) {
-  using Q = kmp::Quantity;
-  switch (q) {
-    case Q::Energy:
-      return "energy";
-    case Q::Volume:
-      return "volume";
-    case Q::Flow:
-      return "volume_flow_rate";
-    case Q::Power:
-      return "power";
-    case Q::Temperature:
-      return "temperature";
-    case Q::Pressure:
-      return "pressure";
-    case Q::Voltage:
-      return "voltage";
-    case Q::Current:
-      return "current";
-    case Q::Duration:
-      return "duration";
-    case Q::Mass:
-      return "weight";
-    default:
-      return {};
+std::string_view flat_name(std::string_view reg) {
+  for (const auto& [ours, theirs] : kFlatNames) {
+    if (ours == reg) return theirs;
   }
+  return reg;
 }
 
-std::string_view ha_device_class(std::string_view catalogue_class, std::string_view unit) {
-  if (catalogue_class.empty()) return {};
-  for (const auto& [cls, u] : kHaUnits) {
-    if (cls == catalogue_class && u == unit) return catalogue_class;
+std::string flat_json(const store::Poll& poll) {
+  std::string o = "{";
+  std::set<std::string_view> seen;
+  for (const auto& v : poll.values) {
+    // 402-mqtt sends numbers only (its dates are the YYMMDD number too, as here).
+    if (!text::is_decimal(v.value)) continue;
+    const std::string_view key = flat_name(v.name);
+    if (!seen.insert(key).second) continue;
+    if (o.size() > 1) o += ", ";
+    o += text::json_quote(key) + ": " + v.value;
   }
-  return {};
+  return o + "}";
 }
 
 }  // namespace mqtt_detail
@@ -191,15 +154,6 @@ Endpoint parse_url(const std::string& url) {
   ep.host = u.host;
   ep.port = u.port != 0 ? u.port : (ep.tls ? 8883 : 1883);
   return ep;
-}
-
-// For unique ids and discovery topic levels: HA wants [A-Za-z0-9_-].
-std::string id_part(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) c = '_';
-  }
-  return out.empty() ? "_" : out;
 }
 
 // For a topic level taken from a name: wildcards cannot be published to.
@@ -249,18 +203,17 @@ struct Message {
   bool retain = false;
 };
 
-// What a register's own topic carries, and with which unit.
-struct Published {
-  std::string payload;  // "" = nothing to publish
-  std::string unit;     // "" for text
-  bool numeric = false;
-};
+// Something to log once (Sink::note): config key, message.
+using Note = std::pair<std::string, std::string>;
 
 struct MeterState {
   std::optional<MeterInfo> info;
   std::optional<bool> online;
-  std::map<std::string, Published> registers;       // last seen, by register name
+  std::size_t seen = 0;                             // order of first appearance
+  std::map<std::string, ha::Sensor> registers;      // last published, by register name
+  std::map<std::string, std::int64_t> read_ms;      // read time of that value
   std::map<std::string, std::string> config_topic;  // register → its current discovery topic
+  std::string device_id;                            // as last announced
 };
 
 }  // namespace
@@ -700,65 +653,61 @@ struct MqttSink::Impl {
     return meter_topic(meter) + "/availability";
   }
 
-  [[nodiscard]] Published published(const store::Value& v) const {
-    Published p;
-    if (!v.text.empty() || v.value.empty()) {
-      p.payload = v.text;  // dates, times, ASCII, RTC: the readable text
-      return p;
-    }
-    p.payload = v.value;
-    p.unit = v.unit;
-    p.numeric = true;
-    if (!cfg.energy_unit.empty()) {
-      const kmp::RegisterDef* def = kmp::find_register(v.name);
-      if (def != nullptr && def->quantity == kmp::Quantity::Energy) {
-        if (auto d = kmp::Decimal::parse(v.value)) {
-          // Exact power-of-ten scaling only (Wh/kWh/MWh/GWh); GJ and Gcal stay as they are.
-          if (auto c = kmp::convert_exact(*d, v.unit, cfg.energy_unit)) {
-            p.payload = c->to_string();
-            p.unit = cfg.energy_unit;
-          }
-        }
-      }
-    }
-    return p;
+  [[nodiscard]] std::string flat_topic(const std::string& meter) const {
+    if (!cfg.meters.empty() && cfg.meters.front() == meter) return cfg.base_topic + "/values";
+    return meter_topic(meter) + "/values";
   }
 
-  // The discovery topic and payload of one register of one meter.
-  [[nodiscard]] std::pair<std::string, std::string> discovery(const std::string& meter,
-                                                              const MeterInfo& info,
-                                                              const std::string& reg,
-                                                              const Published& p) const {
-    const std::string device_id = "kamstrup_" + id_part(info.serial.empty() ? meter : info.serial);
-    const std::string unique_id = device_id + "_" + id_part(reg);
-    const std::string topic = cfg.discovery_prefix + "/sensor/" + unique_id + "/config";
-    const kmp::RegisterDef* def = kmp::find_register(reg);
-    const std::string name = def != nullptr ? std::string(def->description) : reg;
+  [[nodiscard]] ha::VolumeClass volume_class(const std::string& meter) const {
+    for (const auto& [m, c] : cfg.ha_volume_class) {
+      if (m == meter) return c == "water" ? ha::VolumeClass::Water : ha::VolumeClass::Volume;
+    }
+    return ha::VolumeClass::Volume;
+  }
 
-    std::string o =
-        "{\"name\": " + text::json_quote(name) + ", \"unique_id\": " + text::json_quote(unique_id) +
-        ", \"state_topic\": " + text::json_quote(meter_topic(meter) + "/" + topic_part(reg)) +
-        ", \"availability\": [{\"topic\": " + text::json_quote(status_topic) +
-        "}, {\"topic\": " + text::json_quote(availability_topic(meter)) +
-        "}], \"availability_mode\": \"all\"";
-    if (p.numeric) {
-      if (!p.unit.empty()) o += ", \"unit_of_measurement\": " + text::json_quote(p.unit);
-      if (def != nullptr) {
-        const std::string_view dc =
-            mqtt_detail::ha_device_class(mqtt_detail::ha_class_of(def->quantity), p.unit);
-        if (!dc.empty()) o += ", \"device_class\": " + text::json_quote(std::string(dc));
-        if (!def->state_class.empty())
-          o += ", \"state_class\": " + text::json_quote(std::string(def->state_class));
+  [[nodiscard]] std::string entity_name(const std::string& meter, const std::string& reg) const {
+    if (auto m = cfg.labels.find(meter); m != cfg.labels.end()) {
+      if (auto l = m->second.find(reg); l != m->second.end()) return l->second;
+    }
+    const kmp::RegisterDef* def = kmp::find_register(std::string_view(reg));
+    return def != nullptr ? std::string(def->description) : reg;
+  }
+
+  // Holds pub_mu.
+  MeterState& meter_state(const std::string& meter) {
+    auto [it, added] = meters.try_emplace(meter);
+    if (added) it->second.seen = meters.size();
+    return it->second;
+  }
+
+  // Who keeps the plain unique ids when meters share a serial: file order, then first seen.
+  [[nodiscard]] std::size_t rank(const std::string& meter) const {
+    const auto it = std::find(cfg.meters.begin(), cfg.meters.end(), meter);
+    if (it != cfg.meters.end()) return static_cast<std::size_t>(it - cfg.meters.begin());
+    return cfg.meters.size() + meters.at(meter).seen;
+  }
+
+  // The first-ranked other meter that reports the serial of `meter`, ranked before it; or "".
+  [[nodiscard]] std::string serial_owner(const std::string& meter,
+                                         const std::string& serial) const {
+    std::string owner;
+    for (const auto& [other, ms] : meters) {
+      if (other == meter || !ms.info || ms.info->serial != serial) continue;
+      if (rank(other) < rank(meter) && (owner.empty() || rank(other) < rank(owner))) owner = other;
+    }
+    return owner;
+  }
+
+  // Whether a meter other than `self` announces on `topic` now (it took the ids over when a
+  // meter listed before it turned out to share its serial). Holds pub_mu.
+  [[nodiscard]] bool claimed(const std::string& topic, const MeterState& self) const {
+    for (const auto& [name, ms] : meters) {
+      if (&ms == &self) continue;
+      for (const auto& [reg, t] : ms.config_topic) {
+        if (t == topic) return true;
       }
     }
-    const std::string& model = info.model.empty() ? info.meter_type : info.model;
-    o += ", \"device\": {\"identifiers\": [" + text::json_quote(device_id) +
-         "], \"manufacturer\": \"Kamstrup\"";
-    if (!model.empty()) o += ", \"model\": " + text::json_quote(model);
-    if (!info.serial.empty()) o += ", \"serial_number\": " + text::json_quote(info.serial);
-    if (!info.sw_revision.empty()) o += ", \"sw_version\": " + text::json_quote(info.sw_revision);
-    o += ", \"name\": " + text::json_quote("Kamstrup " + meter) + "}}";
-    return {topic, o};
+    return false;
   }
 
   // Brings one register's discovery config up to date; appends what must be published.
@@ -766,9 +715,18 @@ struct MqttSink::Impl {
   void update_discovery(const std::string& meter, MeterState& ms, const std::string& reg,
                         std::vector<Message>& out) {
     if (!cfg.homeassistant || !ms.info) return;
-    auto [topic, payload] = discovery(meter, *ms.info, reg, ms.registers[reg]);
+    const ha::Discovery d{meter,
+                          *ms.info,
+                          ms.device_id,
+                          reg,
+                          entity_name(meter, reg),
+                          meter_topic(meter) + "/" + topic_part(reg),
+                          {status_topic, availability_topic(meter)}};
+    const std::string topic =
+        cfg.discovery_prefix + "/sensor/" + ha::unique_id(ms.device_id, reg) + "/config";
+    std::string payload = ha::config_payload(d, ms.registers[reg]);
     auto old = ms.config_topic.find(reg);
-    if (old != ms.config_topic.end() && old->second != topic) {
+    if (old != ms.config_topic.end() && old->second != topic && !claimed(old->second, ms)) {
       out.push_back({old->second, "", true});  // empty retained config: HA drops the entity
       configs.erase(old->second);
     }
@@ -780,10 +738,57 @@ struct MqttSink::Impl {
     }
   }
 
+  // Gives every identified meter its device id (a meter that shares its serial with one ranked
+  // before it gets its name in its ids) and brings the discovery configs up to date. Holds pub_mu.
+  void refresh_device_ids(std::vector<Message>& out, std::vector<Note>& notes) {
+    for (auto& [name, ms] : meters) {
+      if (!ms.info) continue;
+      const std::string& serial = ms.info->serial;
+      const std::string owner = serial.empty() ? "" : serial_owner(name, serial);
+      const std::string id = ha::device_id(name, serial, !owner.empty());
+      if (id != ms.device_id && !owner.empty() && cfg.homeassistant) {
+        notes.push_back({"mqtt.homeassistant." + name,
+                         "meters '" + owner + "' and '" + name + "' both report serial " + serial +
+                             ": '" + name + "' gets the unique ids " + id + "_<register>, '" +
+                             owner + "' (listed first) keeps " +
+                             ha::device_id(owner, serial, false) + "_<register>"});
+      }
+      ms.device_id = id;
+      for (const auto& [reg, s] : ms.registers) update_discovery(name, ms, reg, out);
+    }
+  }
+
+  // The newest value of each register in a batch (by read time; of equal times the later in
+  // store order): a register's retained topic gets one message per delivery, not a backlog that
+  // HA would replay as a burst of states all stamped with their arrival time.
+  struct Pick {
+    const store::Poll* poll;
+    const store::Value* value;
+  };
+  static std::vector<std::pair<std::pair<std::string, std::string>, Pick>> newest(
+      std::span<const store::Poll> polls) {
+    std::vector<std::pair<std::pair<std::string, std::string>, Pick>> out;
+    std::map<std::pair<std::string, std::string>, std::size_t> index;
+    for (const auto& poll : polls) {
+      std::set<std::string_view> seen;
+      for (const auto& v : poll.values) {
+        if (!seen.insert(v.name).second) continue;
+        auto key = std::make_pair(poll.meter, v.name);
+        auto [it, added] = index.try_emplace(key, out.size());
+        if (added) {
+          out.emplace_back(std::move(key), Pick{&poll, &v});
+        } else if (poll.time_ms >= out[it->second].second.poll->time_ms) {
+          out[it->second].second = Pick{&poll, &v};
+        }
+      }
+    }
+    return out;
+  }
+
   // ---- Sink ----
 
-  void deliver(std::span<const store::Poll> polls) {
-    if (polls.empty()) return;
+  std::vector<Note> deliver(std::span<const store::Poll> polls) {
+    if (polls.empty()) return {};
     std::lock_guard dl(deliver_mu);
     {
       std::unique_lock lk(mu);
@@ -792,46 +797,64 @@ struct MqttSink::Impl {
       cv.wait_for(lk, cfg.timeout, [&] { return state != State::Connecting || stop; });
       if (state != State::Connected) throw SinkError(not_connected_locked());
     }
-    std::vector<Message> msgs;
+    std::vector<Message> msgs;  // discovery configs first, then states, then the polls
+    std::vector<Note> notes;
     std::uint64_t gen = 0;
     {
       std::lock_guard pl(pub_mu);
+      std::vector<Message> states;
+      for (const auto& [key, pick] : newest(polls)) {
+        const auto& [meter, reg] = key;
+        MeterState& ms = meter_state(meter);
+        // Older than what the retained topic already has (a logger record backfilled after a
+        // live poll): the state stays as it is; the poll message below still carries it.
+        if (auto t = ms.read_ms.find(reg); t != ms.read_ms.end() && pick.poll->time_ms < t->second)
+          continue;
+        ha::Sensor s = ha::sensor(*pick.value, volume_class(meter), cfg.energy_unit);
+        if (s.value.empty()) continue;  // neither number nor text: nothing to retain
+        if (cfg.homeassistant && !s.dropped.empty())
+          notes.push_back({"mqtt.homeassistant." + meter + "." + reg,
+                           s.dropped + ": published without a device class"});
+        states.push_back({meter_topic(meter) + "/" + topic_part(reg), s.value, cfg.retain});
+        ms.read_ms[reg] = pick.poll->time_ms;
+        ms.registers[reg] = std::move(s);
+        update_discovery(meter, ms, reg, msgs);
+      }
+      msgs.insert(msgs.end(), std::make_move_iterator(states.begin()),
+                  std::make_move_iterator(states.end()));
       for (const auto& poll : polls) {
-        MeterState& ms = meters[poll.meter];
-        const std::string prefix = meter_topic(poll.meter) + "/";
-        std::set<std::string_view> seen;
-        for (const auto& v : poll.values) {
-          if (!seen.insert(v.name).second) continue;
-          Published p = published(v);
-          if (p.payload.empty()) continue;  // neither number nor text: nothing to retain
-          ms.registers[v.name] = p;
-          update_discovery(poll.meter, ms, v.name, msgs);
-          msgs.push_back({prefix + topic_part(v.name), p.payload, cfg.retain});
+        meter_state(poll.meter);
+        if (cfg.format == MqttConfig::Format::Nested) {
+          msgs.push_back({meter_topic(poll.meter) + "/state", poll_json(poll), false});
+        } else if (std::string flat = mqtt_detail::flat_json(poll); flat != "{}") {
+          msgs.push_back({flat_topic(poll.meter), std::move(flat), cfg.retain});
         }
-        msgs.push_back({prefix + "state", poll_json(poll), false});
       }
       gen = publish_tracked(msgs);
     }
     wait_acks(msgs.size(), gen);
+    return notes;
   }
 
-  void meter_info(const MeterInfo& info) {
+  std::vector<Note> meter_info(const MeterInfo& info) {
     std::lock_guard pl(pub_mu);
-    MeterState& ms = meters[info.name];
+    MeterState& ms = meter_state(info.name);
     ms.info = info;
     std::vector<Message> msgs;
+    std::vector<Note> notes;
     if (!ms.online) {
       // The meter has just answered; meter_online() overrides this at any time.
       ms.online = true;
       msgs.push_back({availability_topic(info.name), "online", true});
     }
-    for (const auto& [reg, p] : ms.registers) update_discovery(info.name, ms, reg, msgs);
+    refresh_device_ids(msgs, notes);
     publish_untracked(msgs);
+    return notes;
   }
 
   void meter_online(const std::string& meter, bool online) {
     std::lock_guard pl(pub_mu);
-    meters[meter].online = online;
+    meter_state(meter).online = online;
     publish_untracked({{availability_topic(meter), online ? "online" : "offline", true}});
   }
 
@@ -872,11 +895,11 @@ std::string MqttSink::id() const {
 }
 
 void MqttSink::deliver(std::span<const store::Poll> polls) {
-  impl_->deliver(polls);
+  for (const auto& [key, message] : impl_->deliver(polls)) note(key, message);
 }
 
 void MqttSink::meter_info(const MeterInfo& info) {
-  impl_->meter_info(info);
+  for (const auto& [key, message] : impl_->meter_info(info)) note(key, message);
 }
 
 void MqttSink::meter_online(const std::string& meter, bool online) {
@@ -897,6 +920,10 @@ void validate(const MqttConfig& cfg) {
     bad("energy_unit", "expected kWh or MWh, got '" + cfg.energy_unit + "'");
   if (cfg.base_topic.empty() || cfg.base_topic.find_first_of("+#") != std::string::npos)
     bad("base_topic", "must be a topic without wildcards (# +)");
+  for (const auto& [meter, cls] : cfg.ha_volume_class) {
+    if (cls != "water" && cls != "volume")
+      bad("ha_volume_class." + meter, "expected water or volume, got '" + cls + "'");
+  }
   if (cfg.homeassistant && (cfg.discovery_prefix.empty() ||
                             cfg.discovery_prefix.find_first_of("+#") != std::string::npos))
     bad("discovery_prefix", "must be a topic without wildcards (# +)");
@@ -917,10 +944,13 @@ const config::Table<MqttConfig>& mqtt_keys() {
   using namespace config;
   static const Table<C> t{
       "mqtt",
-      "MQTT broker (libmosquitto), with Home Assistant discovery. Topics: "
-      "`<base_topic>/<meter>/<register>` (plain value, retained), `<base_topic>/<meter>/state` "
-      "(one JSON object per poll, docs/formats.md), `<base_topic>/<meter>/availability`, and "
-      "`<base_topic>/status` (the connection's will).",
+      "MQTT broker (libmosquitto), with Home Assistant discovery (Home Assistant " +
+          std::string(ha::kMinVersion) +
+          " or later, docs/homeassistant.md). Topics: `<base_topic>/<meter>/<register>` (plain "
+          "value, retained; after an outage only the newest of each register), "
+          "`<base_topic>/<meter>/state` (one JSON object per poll, every poll of a backlog, "
+          "docs/formats.md), `<base_topic>/<meter>/availability`, and `<base_topic>/status` (the "
+          "connection's will).",
       {
           url<C>("url", &C::url, {"mqtt", "mqtts"}, "`mqtts://` for TLS (port 8883 by default)",
                  "mqtts://broker.example:8883"),
@@ -931,12 +961,30 @@ const config::Table<MqttConfig>& mqtt_keys() {
                  "empty = `kamstrup-<hostname>`",
                  "kamstrup-cellar"),
           str<C>("base_topic", &C::base_topic, "root of every topic except discovery", "home/heat"),
-          boolean<C>("retain", &C::retain, "retain the per-register topics"),
+          boolean<C>("retain", &C::retain,
+                     "retain the per-register topics (and the `flat` message, as "
+                     "kamstrup-402-mqtt's `retain`)"),
           integer<C>("qos", &C::qos, 0, 2, "QoS of every publication", "2"),
+          choice<C, C::Format>(
+              "format", &C::format, {{"nested", C::Format::Nested}, {"flat", C::Format::Flat}},
+              "the per-poll message: `nested` = `<base_topic>/<meter>/state` "
+              "(docs/formats.md); `flat` = kamstrup-402-mqtt's `{\"energy\": 227.445, "
+              "\"volume\": ...}` (its names) on `<base_topic>/values` for the first meter, "
+              "`<base_topic>/<meter>/values` for the others (docs/migrating.md)"),
           boolean<C>("homeassistant", &C::homeassistant,
                      "publish Home Assistant MQTT discovery: one device per meter"),
           str<C>("discovery_prefix", &C::discovery_prefix, "Home Assistant's discovery prefix",
                  "ha"),
+          text_map<C>("ha_volume_class", &C::ha_volume_class,
+                      "Home Assistant device class of a meter's volume registers, `{<meter>: "
+                      "water|volume}`: `water` puts them on the Energy dashboard's water "
+                      "section. Unset: `water` for a meter that reads a volume but no energy "
+                      "register (a water meter), else `volume`",
+                      "{heat: water}",
+                      [](const std::string&, const std::string& v, const std::string& path) {
+                        if (v != "water" && v != "volume")
+                          fail(path, "expected water or volume, got '" + v + "'");
+                      }),
           choice<C, std::string>("energy_unit", &C::energy_unit, {{"kWh", "kWh"}, {"MWh", "MWh"}},
                                  "convert energy registers exactly for the Energy dashboard "
                                  "(only between Wh, kWh, MWh and GWh); unset = the meter's unit"),
@@ -957,7 +1005,23 @@ const config::Table<MqttConfig>& mqtt_keys() {
                       {std::chrono::milliseconds(100), std::chrono::minutes(10)},
                       "a delivery fails when the broker acknowledges nothing for this long", "20s"),
       },
-      [](C& c, const std::string&, Context&) { validate(c); }};
+      [](C& c, const std::string& path, Context& ctx) {
+        for (const auto& [meter, cls] : c.ha_volume_class) {
+          if (ctx.meter(meter) == nullptr)
+            fail(join(join(path, "ha_volume_class"), meter), "no meter is named '" + meter + "'");
+        }
+        c.meters.clear();
+        c.labels.clear();
+        for (const auto& m : ctx.meters) {
+          c.meters.push_back(m.name);
+          for (const auto& [reg, label] : m.labels) c.labels[m.name][reg] = label;
+          const bool named = std::any_of(c.ha_volume_class.begin(), c.ha_volume_class.end(),
+                                         [&](const auto& e) { return e.first == m.name; });
+          if (!named && ha::default_volume_class(m.registers) == ha::VolumeClass::Water)
+            c.ha_volume_class.emplace_back(m.name, "water");
+        }
+        validate(c);
+      }};
   return t;
 }
 

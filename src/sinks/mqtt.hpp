@@ -3,11 +3,18 @@
 // Topics (<base> = base_topic, <meter> = the configured meter name):
 //   <base>/<meter>/<register>     one per register, retained (`retain`): the plain value as HA
 //                                 shows it: the text for dates/times/ASCII ("2022-01-12"), else
-//                                 the exact decimal ("55.006"), converted to `energy_unit` for
-//                                 energy registers when asked
-//   <base>/<meter>/state          one JSON object per poll, not retained (an event stream): the
-//                                 poll as files and the console write it (poll_json,
-//                                 docs/formats.md); values are the meter's own, never converted
+//                                 the exact decimal ("55.006") in the unit discovery announces
+//                                 (`energy_unit` for energy registers when asked; HA's unit where
+//                                 the meter's is one step away, ha::sensor). One message per
+//                                 register per delivery: the newest (by read time) of the batch,
+//                                 so a backlog after an outage is not replayed into HA's states
+//   <base>/<meter>/state          `format: nested` (default): one JSON object per poll, every
+//                                 poll of a backlog, not retained (an event stream): the poll as
+//                                 files and the console write it (poll_json, docs/formats.md);
+//                                 values are the meter's own, never converted
+//   <base>/values                 `format: flat` instead: kamstrup-402-mqtt's payload
+//                                 {"energy": 227.445, ...} per poll for the first meter of the
+//                                 file (others: <base>/<meter>/values), retained as `retain` says
 //   <base>/<meter>/availability   "online"/"offline", retained (meter_online(); the first
 //                                 meter_info() for a meter implies "online")
 //   <base>/status                 "online", retained, on every connect; the connection's will
@@ -26,13 +33,16 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "config/keys.hpp"
-#include "kmp/quantity.hpp"
 #include "sinks/sink.hpp"
 #include "store/store.hpp"
 
@@ -54,9 +64,17 @@ struct MqttConfig {
   bool retain = true;
   // QoS of every publication (0, 1 or 2).
   int qos = 1;
+  // The per-poll message: Nested = the one JSON shape on <base>/<meter>/state; Flat =
+  // kamstrup-402-mqtt's {"energy": 227.445, ...} on <base>/values (see the top of this file).
+  enum class Format : std::uint8_t { Nested, Flat };
+  Format format = Format::Nested;
   // Publish Home Assistant MQTT discovery configs.
   bool homeassistant = true;
   std::string discovery_prefix = "homeassistant";
+  // Device class of each meter's volume registers, meter -> "water" | "volume" (unnamed meters:
+  // "volume"). The config check adds "water" for the meters it takes for water meters
+  // (ha::default_volume_class).
+  std::vector<std::pair<std::string, std::string>> ha_volume_class;
   // "" = publish energy registers in the meter's unit; "kWh" or "MWh" = convert energy
   // registers (catalogue quantity "energy") exactly when the meter's unit is Wh/kWh/MWh/GWh.
   // Meters that count in GJ (or Gcal) stay in their unit: GJ → kWh is not an exact decimal
@@ -82,6 +100,12 @@ struct MqttConfig {
   // id and keep disconnecting each other).
   std::chrono::milliseconds reconnect_min{500};
   std::chrono::milliseconds reconnect_max{30000};
+  // Derived from the meters section by the config check (not keys): the meters in file order
+  // (when two report one serial the first keeps the plain unique ids; the first gets
+  // <base>/values in the flat format), and each meter's register display names (register ->
+  // name) for the entity names.
+  std::vector<std::string> meters;
+  std::map<std::string, std::map<std::string, std::string>> labels;
   bool operator==(const MqttConfig&) const = default;
 };
 
@@ -115,11 +139,12 @@ class MqttSink : public Sink {
 // Pure pieces, exposed for tests.
 namespace mqtt_detail {
 
-// The device_class to announce for a catalogue device_class and the unit that is published:
-// the catalogue's when HA accepts that unit for it, else "" (see mqtt.cpp for the table).
-std::string_view ha_device_class(std::string_view catalogue_class, std::string_view unit);
-// HA's device class for a quantity, before the unit check.
-std::string_view ha_class_of(kmp::Quantity q);
+// kamstrup-402-mqtt's name for a register ("energy" for heat_energy, "tempdiff", "hourcounter",
+// "minflow_m", ...), or the register's own name where it has none.
+std::string_view flat_name(std::string_view reg);
+// kamstrup-402-mqtt's payload for a poll: {"energy": 227.445, "volume": 2131.935}, exact number
+// tokens in the meter's units; registers without a number (text) are left out.
+std::string flat_json(const store::Poll& poll);
 
 }  // namespace mqtt_detail
 

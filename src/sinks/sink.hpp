@@ -43,12 +43,18 @@ using MeterInfo = store::MeterInfo;
 // (SinkHealth::refused_values). Called from the output's delivery thread.
 using NoticeHandler = std::function<void(const std::string& key, const std::string& message)>;
 
+// How an output tells the user once about something it sends differently from what they may
+// expect, although every value goes out (a Home Assistant device class it had to leave out, two
+// meters' entity ids told apart): the fan-out logs each key once per run and counts nothing.
+using NoteHandler = NoticeHandler;
+
 class Sink {
  public:
   virtual ~Sink() = default;
 
   // Set once by the fan-out before delivery starts.
   void set_notice_handler(NoticeHandler handler) { notice_ = std::move(handler); }
+  void set_note_handler(NoteHandler handler) { note_ = std::move(handler); }
 
   // Stable key for the delivery cursor: "mqtt", "influxdb", "file:/var/log/k.jsonl", ...
   [[nodiscard]] virtual std::string id() const = 0;
@@ -69,9 +75,13 @@ class Sink {
   void notice(const std::string& key, const std::string& message) const {
     if (notice_) notice_(key, message);
   }
+  void note(const std::string& key, const std::string& message) const {
+    if (note_) note_(key, message);
+  }
 
  private:
   NoticeHandler notice_;
+  NoteHandler note_;
 };
 
 }  // namespace kamstrup::sinks

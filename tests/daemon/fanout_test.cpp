@@ -152,6 +152,41 @@ TEST(Fanout, RefusedValuesAreCountedWithTheirConfigKey) {
   f.stop(1s);
 }
 
+// An output that sends everything but tells the user something once (note(): a Home Assistant
+// device class left out) is logged, not counted as refusing values.
+class NotingSink : public sinks::Sink {
+ public:
+  std::string id() const override { return "noting"; }
+  void deliver(std::span<const store::Poll> polls) override {
+    for (const auto& p : polls) {
+      (void)p;
+      note("mqtt.homeassistant.heat.volume2", "published without a device class");
+      ++delivered;
+    }
+  }
+  std::atomic<int> delivered{0};
+};
+
+TEST(Fanout, NotesAreNotRefusals) {
+  store::Store st(temp_db("noted"));
+  auto s = std::make_unique<NotingSink>();
+  auto* ns = s.get();
+  std::vector<std::unique_ptr<sinks::Sink>> sinks;
+  sinks.push_back(std::move(s));
+  daemon::Fanout f(st, std::move(sinks));
+  f.start();
+  for (int i = 0; i < 3; ++i) {
+    auto p = poll(i);
+    st.insert(p);
+    f.notify();
+  }
+  ASSERT_TRUE(eventually([&] { return ns->delivered.load() == 3; }));
+  ASSERT_TRUE(eventually([&] { return f.health()[0].cursor == 3; }));
+  EXPECT_EQ(f.health()[0].refused_values, 0U);
+  EXPECT_EQ(f.health()[0].last_refusal, "");
+  f.stop(1s);
+}
+
 TEST(Fanout, ARestartResumesFromTheDurableCursor) {
   std::string path = temp_db("restart");
   std::atomic<bool> up{true};

@@ -268,7 +268,7 @@ TEST(DomoticzBacklog, SendsTheNewestPollPerDeviceWithPowerAndEnergyTogether) {
 
 std::string config_error(const std::string& devices_yaml) {
   config::Context ctx;
-  ctx.meters = {{"heat", {}}};  // a meter whose protocol decides its registers
+  ctx.meters = {{"heat", {}, {}}};  // a meter whose protocol decides its registers
   try {
     config::parse_section(config::parse_yaml("url: http://d\ndevices:\n" + devices_yaml, "t"),
                           "domoticz", kamstrup::sinks::domoticz_keys(), ctx);
@@ -318,7 +318,7 @@ TEST(DomoticzConfig, TypeMustFitTheRegistersQuantity) {
 
 TEST(DomoticzConfig, DividerDefaultsAndTheDumpReadsBack) {
   config::Context ctx;
-  ctx.meters = {{"heat", {}}};
+  ctx.meters = {{"heat", {}, {}}};
   const auto& keys = kamstrup::sinks::domoticz_keys();
   const DomoticzConfig c = config::parse_section(
       config::parse_yaml("url: http://d\ndevices:\n  heat:\n"

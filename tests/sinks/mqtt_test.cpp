@@ -221,6 +221,7 @@ struct Received {
   std::string topic;
   std::string payload;
   bool retain = false;
+  int qos = 0;  // as delivered: the publisher's QoS (we subscribe with QoS 2)
 };
 
 struct ClientTls {
@@ -241,7 +242,7 @@ class Subscriber {
       self->got_.push_back({m->topic,
                             std::string(static_cast<const char*>(m->payload),
                                         static_cast<std::size_t>(m->payloadlen)),
-                            m->retain});
+                            m->retain, m->qos});
     });
     mosquitto_subscribe_callback_set(mosq_, [](mosquitto*, void* obj, int, int, const int*) {
       static_cast<Subscriber*>(obj)->subscribed_ = true;
@@ -255,7 +256,7 @@ class Subscriber {
       throw std::runtime_error("subscriber cannot connect");
     }
     mosquitto_loop_start(mosq_);
-    mosquitto_subscribe(mosq_, nullptr, "#", 1);
+    mosquitto_subscribe(mosq_, nullptr, "#", 2);
     if (!wait_until([&] { return subscribed_.load(); })) throw std::runtime_error("no SUBACK");
   }
   ~Subscriber() {
@@ -388,20 +389,6 @@ TEST(MqttFormat, StatePayloadIsThePollInTheOneJsonShape) {
     EXPECT_EQ(j["registers"][i]["name"], p.values[i].name);
     EXPECT_EQ(j["registers"][i]["unit"], p.values[i].unit);
   }
-}
-
-TEST(MqttFormat, DeviceClassOnlyForUnitsHomeAssistantAccepts) {
-  using mqtt_detail::ha_device_class;
-  EXPECT_EQ(ha_device_class("energy", "MWh"), "energy");
-  EXPECT_EQ(ha_device_class("energy", "GJ"), "energy");
-  EXPECT_EQ(ha_device_class("energy", "Gcal"), "");
-  EXPECT_EQ(ha_device_class("volume", "m³"), "volume");
-  EXPECT_EQ(ha_device_class("volume", "l"), "");
-  EXPECT_EQ(ha_device_class("volume_flow_rate", "m³/h"), "volume_flow_rate");
-  EXPECT_EQ(ha_device_class("volume_flow_rate", "l/h"), "");
-  EXPECT_EQ(ha_device_class("temperature", "°C"), "temperature");
-  EXPECT_EQ(ha_device_class("weight", "ton"), "");
-  EXPECT_EQ(ha_device_class("", "K"), "");
 }
 
 TEST(MqttConfigCheck, RejectsBadSettings) {
@@ -632,14 +619,15 @@ TEST_F(MqttSinkTest, DiscoveryWaitsForMeterInfoThenFollowsNewRegisters) {
   EXPECT_EQ(vol["unit_of_measurement"], "m³");
   EXPECT_EQ(vol["device_class"], "volume");
   EXPECT_EQ(vol["state_class"], "total_increasing");
-  const json dt = config("temp_diff");
+  const json dt = config("temp_diff");  // HA 2025.11's temperature_delta
   EXPECT_EQ(dt["unit_of_measurement"], "K");
-  EXPECT_FALSE(dt.contains("device_class"));
+  EXPECT_EQ(dt["device_class"], "temperature_delta");
   EXPECT_EQ(dt["state_class"], "measurement");
-  const json flow = config("flow");  // l/h is not a unit HA accepts for volume_flow_rate
-  EXPECT_EQ(flow["unit_of_measurement"], "l/h");
-  EXPECT_FALSE(flow.contains("device_class"));
+  const json flow = config("flow");  // the meter's l/h as HA spells it
+  EXPECT_EQ(flow["unit_of_measurement"], "L/h");
+  EXPECT_EQ(flow["device_class"], "volume_flow_rate");
   EXPECT_EQ(flow["state_class"], "measurement");
+  EXPECT_EQ(sub.on("kamstrup/heat1/flow").at(0).payload, "123");
   const json date = config("date");  // a text sensor: no unit, no classes
   EXPECT_FALSE(date.contains("unit_of_measurement"));
   EXPECT_FALSE(date.contains("device_class"));
@@ -753,6 +741,293 @@ TEST_F(MqttSinkTest, EnergyUnitKwhConvertsExactlyAndLeavesGigajoulesAlone) {
   const json t = json::parse(sub.wait("ha/sensor/kamstrup_2_tariff2/config")->payload);
   EXPECT_EQ(t["unit_of_measurement"], "kWh");
   EXPECT_EQ(t["device_class"], "energy");
+}
+
+// What the sink asked the fan-out to log once (Sink::note), by key.
+class Notes {
+ public:
+  explicit Notes(Sink& sink) {
+    sink.set_note_handler([this](const std::string& key, const std::string& message) {
+      std::lock_guard lk(mu_);
+      got_.emplace_back(key, message);
+    });
+  }
+  std::vector<std::pair<std::string, std::string>> all() {
+    std::lock_guard lk(mu_);
+    return got_;
+  }
+  std::vector<std::string> keys() {
+    std::vector<std::string> k;
+    for (const auto& [key, m] : all()) k.push_back(key);
+    return k;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::pair<std::string, std::string>> got_;
+};
+
+TEST_F(MqttSinkTest, DiscoveryAnnouncesClassesUnitsOriginCategoryAndPrecision) {
+  Broker broker(dir.path());
+  Subscriber sub(broker.port());
+  MqttSink sink(config_for(broker.port()));
+  Notes notes(sink);
+  sink.meter_info(sample_info());
+  store::Poll p = sample_poll();
+  p.values = {
+      {60, "heat_energy", "1.234", "", "Gcal"},
+      {80, "power", "1.2", "", "MW"},
+      {68, "volume", "312456", "", "l"},
+      {74, "flow", "252", "", "l/h"},
+      {89, "temp_diff", "20.10", "", "K"},
+      {1004, "hour_counter", "7126", "", "h"},
+      {99, "info", "0", "", ""},
+      {582, "battery_days_left", "3650", "", "days"},
+      {72, "mass1", "12.345", "", "ton"},
+      {69, "volume2", "187.556", "", "m³×10"},
+  };
+  sink.deliver(std::span(&p, 1));
+  sub.sync();
+  auto config = [&](const std::string& reg) {
+    const auto r = sub.wait(topic_of_config("kamstrup_67894321_" + reg));
+    if (!r) throw std::runtime_error("no config for " + reg);
+    return json::parse(r->payload);
+  };
+  struct Want {
+    std::string reg, unit, device_class, value;
+    int precision;
+    bool diagnostic;
+  };
+  for (const Want& w : std::vector<Want>{
+           {"heat_energy", "Gcal", "energy", "1.234", 3, false},
+           {"power", "MW", "power", "1.2", 1, false},
+           {"volume", "L", "volume", "312456", 0, false},
+           {"flow", "L/h", "volume_flow_rate", "252", 0, false},
+           {"temp_diff", "K", "temperature_delta", "20.10", 2, false},
+           {"hour_counter", "h", "duration", "7126", 0, true},
+           {"battery_days_left", "d", "duration", "3650", 0, true},
+           {"mass1", "kg", "weight", "12345", 0, false},  // ton → kg, exactly
+       }) {
+    const json c = config(w.reg);
+    EXPECT_EQ(c["unit_of_measurement"], w.unit) << w.reg;
+    EXPECT_EQ(c["device_class"], w.device_class) << w.reg;
+    EXPECT_EQ(c["suggested_display_precision"], w.precision) << w.reg;
+    EXPECT_EQ(c.contains("entity_category"), w.diagnostic) << w.reg;
+    if (w.diagnostic) {
+      EXPECT_EQ(c["entity_category"], "diagnostic") << w.reg;
+    }
+    EXPECT_EQ(c["origin"]["name"], "kamstrup-reader") << w.reg;
+    // The state topic carries the value in the announced unit.
+    EXPECT_EQ(sub.on("kamstrup/heat1/" + w.reg).at(0).payload, w.value) << w.reg;
+  }
+  const json info = config("info");
+  EXPECT_FALSE(info.contains("device_class"));
+  EXPECT_FALSE(info.contains("unit_of_measurement"));
+  EXPECT_EQ(info["entity_category"], "diagnostic");
+
+  // The unit HA does not accept for volume: no device class, still unit, state class, value;
+  // and said once, for that register only.
+  const json v2 = config("volume2");
+  EXPECT_FALSE(v2.contains("device_class"));
+  EXPECT_EQ(v2["unit_of_measurement"], "m³×10");
+  EXPECT_EQ(v2["state_class"], "total_increasing");
+  EXPECT_EQ(sub.on("kamstrup/heat1/volume2").at(0).payload, "187.556");
+  EXPECT_THAT(notes.keys(), ::testing::ElementsAre("mqtt.homeassistant.heat1.volume2"));
+  EXPECT_THAT(notes.all().at(0).second,
+              HasSubstr("'m³×10' is not one Home Assistant 2025.11 accepts for device class "
+                        "volume: published without a device class"));
+
+  // The per-poll object keeps the meter's own values and units.
+  const json st = json::parse(sub.on("kamstrup/heat1/state").at(0).payload);
+  using kamstrup::test::support::reading;
+  EXPECT_EQ(reading(st["registers"], "mass1")["unit"], "ton");
+  EXPECT_EQ(reading(st["registers"], "volume")["unit"], "l");
+}
+
+TEST_F(MqttSinkTest, WaterMetersVolumeIsWaterAsHaVolumeClassSays) {
+  Broker broker(dir.path());
+  Subscriber sub(broker.port());
+  MqttConfig c = config_for(broker.port());
+  c.ha_volume_class = {{"water1", "water"}, {"heat1", "volume"}};
+  MqttSink sink(c);
+  sink.meter_info(sample_info("water1", "67012345"));
+  sink.meter_info(sample_info("heat1", "67894321"));
+  store::Poll w = sample_poll("water1");
+  w.values = {{68, "volume", "312.456", "", "m³"}, {243, "volume_reverse", "0.012", "", "m³"}};
+  const std::vector<store::Poll> polls{w, sample_poll("heat1")};
+  sink.deliver(polls);
+  auto config = [&](const std::string& id) {
+    const auto r = sub.wait(topic_of_config(id));
+    if (!r) throw std::runtime_error("no config " + id);
+    return json::parse(r->payload);
+  };
+  EXPECT_EQ(config("kamstrup_67012345_volume")["device_class"], "water");
+  EXPECT_EQ(config("kamstrup_67012345_volume")["state_class"], "total_increasing");
+  EXPECT_EQ(config("kamstrup_67012345_volume_reverse")["device_class"], "water");
+  EXPECT_EQ(config("kamstrup_67894321_volume")["device_class"], "volume");
+}
+
+TEST_F(MqttSinkTest, RegisterDisplayNamesFromTheFileNameTheEntities) {
+  Broker broker(dir.path());
+  Subscriber sub(broker.port());
+  MqttConfig c = config_for(broker.port());
+  c.labels["heat1"]["volume"] = "Hot water";
+  MqttSink sink(c);
+  sink.meter_info(sample_info());
+  const store::Poll p = sample_poll();
+  sink.deliver(std::span(&p, 1));
+  EXPECT_EQ(json::parse(sub.wait(topic_of_config("kamstrup_67894321_volume"))->payload)["name"],
+            "Hot water");
+  EXPECT_EQ(json::parse(sub.wait(topic_of_config("kamstrup_67894321_temp1"))->payload)["name"],
+            "T1 flow (forward) temperature");
+}
+
+TEST_F(MqttSinkTest, TwoMetersReportingOneSerialAreToldApartAndTheFirstKeepsItsIds) {
+  Broker broker(dir.path());
+  Subscriber sub(broker.port());
+  MqttConfig c = config_for(broker.port());
+  c.meters = {"a", "b", "c"};  // file order
+  MqttSink sink(c);
+  Notes notes(sink);
+  // b answers first: alone with its serial, it has the plain ids.
+  sink.meter_info(sample_info("b", "555"));
+  const store::Poll pb = sample_poll("b");
+  sink.deliver(std::span(&pb, 1));
+  auto state_topic_of = [&](const std::string& id) {
+    const auto r = sub.wait(topic_of_config(id));
+    if (!r || r->payload.empty()) return std::string("(none)");
+    return json::parse(r->payload)["state_topic"].get<std::string>();
+  };
+  EXPECT_EQ(state_topic_of("kamstrup_555_heat_energy"), "kamstrup/b/heat_energy");
+  EXPECT_TRUE(notes.all().empty());
+
+  // a, listed before b, reports the same serial: a has the plain ids, b's get its name.
+  sink.meter_info(sample_info("a", "555"));
+  sink.meter_info(sample_info("c", "777"));
+  const std::vector<store::Poll> polls{sample_poll("a"), sample_poll("c"), pb};
+  sink.deliver(polls);
+  sub.sync();
+  Subscriber late(broker.port());
+  late.sync();
+  auto retained = [&](const std::string& id) {
+    const auto r = late.on(topic_of_config(id));
+    return r.empty() ? json() : json::parse(r.back().payload);
+  };
+  const json a = retained("kamstrup_555_heat_energy");
+  EXPECT_EQ(a["state_topic"], "kamstrup/a/heat_energy");
+  EXPECT_EQ(a["device"]["identifiers"], json::array({"kamstrup_555"}));
+  const json b = retained("kamstrup_555_b_heat_energy");
+  EXPECT_EQ(b["unique_id"], "kamstrup_555_b_heat_energy");
+  EXPECT_EQ(b["state_topic"], "kamstrup/b/heat_energy");
+  EXPECT_EQ(b["device"]["identifiers"], json::array({"kamstrup_555_b"}));
+  EXPECT_EQ(b["device"]["serial_number"], "555");
+  // No collision, no change.
+  EXPECT_EQ(retained("kamstrup_777_heat_energy")["state_topic"], "kamstrup/c/heat_energy");
+  EXPECT_TRUE(late.on(topic_of_config("kamstrup_777_c_heat_energy")).empty());
+  EXPECT_TRUE(late.on(topic_of_config("kamstrup_555_a_heat_energy")).empty());
+  // Said once, naming both meters.
+  ASSERT_EQ(notes.keys(), std::vector<std::string>{"mqtt.homeassistant.b"});
+  EXPECT_THAT(notes.all()[0].second, HasSubstr("meters 'a' and 'b' both report serial 555"));
+  EXPECT_THAT(notes.all()[0].second, HasSubstr("kamstrup_555_b_<register>"));
+}
+
+TEST_F(MqttSinkTest, AfterABacklogEachRegisterTopicGetsTheNewestAndTheStateTopicEveryPoll) {
+  Broker broker(dir.path());
+  Subscriber sub(broker.port());
+  MqttSink sink(config_for(broker.port()));
+  sink.meter_info(sample_info());
+  std::vector<store::Poll> backlog;
+  for (int i = 0; i < 5; ++i) {
+    store::Poll p = sample_poll("heat1", kTime + i * 60000);
+    p.seq = i + 1;
+    p.values[0].value = "55.00" + std::to_string(i);
+    backlog.push_back(p);
+  }
+  sink.deliver(backlog);
+  sub.sync();
+  const auto energy = sub.on("kamstrup/heat1/heat_energy");
+  ASSERT_EQ(energy.size(), 1u);
+  EXPECT_EQ(energy[0].payload, "55.004");
+  EXPECT_EQ(sub.on("kamstrup/heat1/temp1").size(), 1u);
+  std::vector<std::string> times;
+  for (const auto& r : sub.on("kamstrup/heat1/state"))
+    times.push_back(json::parse(r.payload)["time"]);
+  EXPECT_THAT(times, ::testing::ElementsAre("2026-01-12T08:30:00.250Z", "2026-01-12T08:31:00.250Z",
+                                            "2026-01-12T08:32:00.250Z", "2026-01-12T08:33:00.250Z",
+                                            "2026-01-12T08:34:00.250Z"));
+
+  // Store order is not always time order (logger records backfilled after live polls): the
+  // newest read wins, and an older one never replaces what the retained topic has.
+  store::Poll logged = sample_poll("heat1", kTime - 3600000);
+  logged.source = "logger";
+  logged.values[0].value = "54.000";
+  store::Poll live = sample_poll("heat1", kTime + 5 * 60000);
+  live.values[0].value = "55.005";
+  sink.deliver(std::vector<store::Poll>{live, logged});
+  sink.deliver(std::span(&logged, 1));
+  sub.sync();
+  std::vector<std::string> values;
+  for (const auto& r : sub.on("kamstrup/heat1/heat_energy")) values.push_back(r.payload);
+  EXPECT_THAT(values, ::testing::ElementsAre("55.004", "55.005"));
+  EXPECT_EQ(sub.on("kamstrup/heat1/state").size(), 8u);  // every poll, the logger's too
+  Subscriber late(broker.port());
+  late.sync();
+  EXPECT_EQ(late.on("kamstrup/heat1/heat_energy").at(0).payload, "55.005");
+}
+
+TEST_F(MqttSinkTest, FlatFormatIsKamstrup402MqttsPayloadOnItsTopic) {
+  Broker broker(dir.path());
+  Subscriber sub(broker.port());
+  MqttConfig c = config_for(broker.port());
+  c.format = MqttConfig::Format::Flat;
+  c.meters = {"heat1", "heat2"};
+  MqttSink sink(c);
+  store::Poll p1 = sample_poll("heat1");
+  p1.values = {{60, "heat_energy", "227.445", "", "GJ"}, {68, "volume", "2131.935", "", "m³"},
+               {86, "temp1", "52.81", "", "°C"},         {87, "temp2", "39.90", "", "°C"},
+               {89, "temp_diff", "12.91", "", "K"},      {1004, "hour_counter", "15312", "", "h"}};
+  store::Poll p2 = sample_poll("heat2");
+  p2.values = {{60, "heat_energy", "1.5", "", "MWh"}};
+  sink.deliver(std::vector<store::Poll>{p1, p2});
+  sub.sync();
+  const auto values = sub.on("kamstrup/values");
+  ASSERT_EQ(values.size(), 1u);
+  EXPECT_EQ(values[0].payload,
+            R"({"energy": 227.445, "volume": 2131.935, "temp1": 52.81, "temp2": 39.90, )"
+            R"("tempdiff": 12.91, "hourcounter": 15312})");
+  EXPECT_EQ(sub.on("kamstrup/heat2/values").at(0).payload, R"({"energy": 1.5})");
+  EXPECT_TRUE(sub.on("kamstrup/heat1/state").empty());
+  EXPECT_EQ(sub.on("kamstrup/heat1/volume").at(0).payload, "2131.935");  // still there
+  // Retained, as kamstrup-402-mqtt's `retain: true`.
+  Subscriber late(broker.port());
+  late.sync();
+  ASSERT_EQ(late.on("kamstrup/values").size(), 1u);
+  EXPECT_TRUE(late.on("kamstrup/values")[0].retain);
+}
+
+TEST_F(MqttSinkTest, QosAndRetainAreHonoured) {
+  Broker broker(dir.path());
+  Subscriber sub(broker.port());  // subscribed with QoS 2: each message arrives at its own QoS
+  for (int qos : {0, 1, 2}) {
+    MqttConfig c = config_for(broker.port());
+    c.client_id = "kamstrup-qos" + std::to_string(qos);
+    c.base_topic = "q" + std::to_string(qos);
+    c.qos = qos;
+    c.retain = qos != 1;
+    MqttSink sink(c);
+    sink.meter_info(sample_info("heat1", "q" + std::to_string(qos)));
+    const store::Poll p = sample_poll();
+    sink.deliver(std::span(&p, 1));
+    sub.sync();
+    const std::string base = c.base_topic + "/heat1/";
+    for (const std::string& t : {base + "heat_energy", base + "state"})
+      EXPECT_EQ(sub.on(t).at(0).qos, qos) << t;
+    EXPECT_EQ(sub.wait(topic_of_config("kamstrup_q" + std::to_string(qos) + "_temp1"))->qos, qos);
+    Subscriber late(broker.port());
+    late.sync();
+    EXPECT_EQ(late.on(base + "heat_energy").size(), c.retain ? 1u : 0u) << qos;
+    EXPECT_TRUE(late.on(base + "state").empty());
+  }
 }
 
 TEST_F(MqttSinkTest, DeliverWithoutBrokerThrowsQuickly) {
