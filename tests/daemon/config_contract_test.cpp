@@ -170,6 +170,37 @@ TEST(ConfigContract, SystemdCredentialsAreRead) {
   }
 }
 
+// The annotated example names every key (commented out or not), so a user finds each one there.
+TEST(ConfigContract, TheExampleFileShowsEveryKey) {
+  std::ifstream in(std::string(KAMSTRUP_SOURCE_DIR) + "/kamstrup.example.yaml");
+  ASSERT_TRUE(in.good());
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  auto shows = [&text](const std::string& key) {
+    for (const std::string& form : {key + ":", key + "_file:", key + "_env:"}) {
+      if (text.find(" " + form) != std::string::npos) return true;
+    }
+    return false;
+  };
+  auto check = [&](const auto& table) {
+    for (const auto& k : table.keys) {
+      EXPECT_TRUE(shows(k.meta.name))
+          << table.name << "." << k.meta.name << " is not in kamstrup.example.yaml";
+    }
+  };
+  check(meter_keys());
+  check(store::store_keys());
+  check(http_keys());
+  check(sinks::console_keys());
+  check(sinks::mqtt_keys());
+  check(sinks::influx_keys());
+  check(sinks::domoticz_keys());
+  check(sinks::emoncms_keys());
+  check(sinks::file_keys());
+  check(sinks::exec_keys());
+}
+
 // docs/config.md carries the tables made by `kamstrup config docs`; this fails when a key's
 // documentation changed without regenerating it (`kamstrup config docs --write docs/config.md`).
 TEST(ConfigContract, DocsConfigMdIsGeneratedFromTheTables) {
