@@ -16,8 +16,8 @@ std::string json_quote(std::string_view s);
 // One CSV field (RFC 4180): quoted when it holds a comma, a double quote or a line break.
 std::string csv_field(std::string_view s);
 
-// -?(0|[1-9]digits)(.digits)?: the text kmp::Decimal prints, which is also a JSON number token and a
-// line-protocol float literal. Everything that writes a stored value as a number checks this.
+// -?(0|[1-9]digits)(.digits)?: the text kmp::Decimal prints, which is also a JSON number token and
+// a line-protocol float literal. Everything that writes a stored value as a number checks this.
 bool is_decimal(std::string_view s);
 
 // A reading, as every JSON output writes it (read --json, files, console, exec, MQTT state):

@@ -35,11 +35,13 @@ TEST(Text, CsvFieldQuotesOnlyWhenNeeded) {
 TEST(Text, ReadingJsonHasTheDocumentedShape) {
   EXPECT_EQ(reading_json({60, "heat_energy", "55.006", "MWh", "", nullptr}),
             R"({"id": 60, "name": "heat_energy", "value": 55.006, "unit": "MWh"})");
-  EXPECT_EQ(reading_json({-1, "customer_number", "", "", "12345", nullptr}),
-            R"({"id": null, "name": "customer_number", "value": null, "unit": "", "text": "12345"})");
+  EXPECT_EQ(
+      reading_json({-1, "customer_number", "", "", "12345", nullptr}),
+      R"({"id": null, "name": "customer_number", "value": null, "unit": "", "text": "12345"})");
   const std::vector<std::string> flags = {"t1_above_range", "bit_2"};
-  EXPECT_EQ(reading_json({99, "info", "10", "", "", &flags}),
-            R"({"id": 99, "name": "info", "value": 10, "unit": "", "flags": ["t1_above_range", "bit_2"]})");
+  EXPECT_EQ(
+      reading_json({99, "info", "10", "", "", &flags}),
+      R"({"id": 99, "name": "info", "value": 10, "unit": "", "flags": ["t1_above_range", "bit_2"]})");
   // Not a decimal (never from the meter layer): still valid JSON, as a string.
   EXPECT_EQ(nlohmann::json::parse(reading_json({1, "x", "1e5", "", "", nullptr}))["value"], "1e5");
 }

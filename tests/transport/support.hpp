@@ -76,10 +76,14 @@ inline Bytes read_n(asio::io_context& io, Port& port, std::size_t n,
   return got;
 }
 
+// Sockets are written with MSG_NOSIGNAL: a fake server writing to a client that already hung up
+// must get EPIPE, not a SIGPIPE that kills the whole test binary (seen once, in
+// Rfc2217Errors.ServerRefusingComPort). Ptys and pipes fall back to write().
 inline void write_all(int fd, const Bytes& bytes) {
   std::size_t done = 0;
   while (done < bytes.size()) {
-    const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    auto n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == ENOTSOCK) n = ::write(fd, bytes.data() + done, bytes.size() - done);
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       throw std::runtime_error("write failed");
