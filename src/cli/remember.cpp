@@ -78,9 +78,10 @@ std::optional<std::string> remember_protocol_in(const std::string& json_text,
       j.erase(port);
     } else {
       // A meter that speaks both `/#n` and the IEC readout is remembered as `/#n` (more
-      // quantities); one missed `/#1` in a detection does not demote it.
+      // quantities); one missed `/#1` in a detection does not demote it. (An entry whose protocol
+      // is no text is no memory: compared as JSON, not converted, which would throw.)
       if (found.protocol == meter::Protocol::Iec && j.contains(port) && j[port].is_object() &&
-          j[port].value("protocol", "") == "legacy")
+          j[port].value("protocol", nlohmann::json()) == "legacy")
         return std::nullopt;
       nlohmann::json entry = {{"protocol", meter::protocol_name(found.protocol)},
                               {"found", meter::utc_now_rfc3339()}};

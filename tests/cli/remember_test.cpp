@@ -100,6 +100,18 @@ TEST_F(Memory, ABrokenOrHandEditedFileIsNoMemoryAndIsRepaired) {
   for (const char* port : {"a", "b", "c", "d", "e"}) EXPECT_FALSE(recall_protocol(port)) << port;
 }
 
+// An entry whose protocol is not text is no memory, and is replaced like any other; it used to
+// keep an IEC finding from being written at all (found by fuzz/remember_fuzz.cpp).
+TEST_F(Memory, AnEntryOfAnotherShapeIsReplacedByIec) {
+  write(R"({"/dev/ttyUSB0": {"protocol": 999999}, "/dev/ttyUSB1": {"protocol": ["legacy"]}})");
+  for (const char* port : {"/dev/ttyUSB0", "/dev/ttyUSB1"}) {
+    EXPECT_FALSE(recall_protocol(port)) << port;
+    EXPECT_TRUE(remember_protocol(port, {meter::Protocol::Iec, {}})) << port;
+    ASSERT_TRUE(recall_protocol(port)) << port;
+    EXPECT_EQ(recall_protocol(port)->protocol, meter::Protocol::Iec) << port;
+  }
+}
+
 TEST_F(Memory, NeverThrows) {
   // A port name that is not UTF-8 cannot be written as JSON as it is.
   const std::string odd = std::string("/dev/tty") + static_cast<char>(0xFF);
