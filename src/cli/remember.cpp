@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -110,11 +111,13 @@ std::optional<RememberedProtocol> recall_protocol_in(const std::string& json_tex
     r.protocol = *protocol;
     if (r.protocol == meter::Protocol::Kmp) {
       // A hand-edited baud rate the port cannot do would fail every read: no memory instead.
-      const auto baud = it->value("baud", 0U);
-      if (std::find(transport::kBaudRates.begin(), transport::kBaudRates.end(), baud) ==
-          transport::kBaudRates.end())
+      // Only a whole number is one (converting 1e52 to an integer would be undefined).
+      const nlohmann::json baud = it->value("baud", nlohmann::json());
+      if (!baud.is_number_unsigned() ||
+          std::find(transport::kBaudRates.begin(), transport::kBaudRates.end(),
+                    baud.get<std::uint64_t>()) == transport::kBaudRates.end())
         return std::nullopt;
-      auto line = transport::parse_frame_format(baud, it->value("format", ""));
+      auto line = transport::parse_frame_format(baud.get<unsigned>(), it->value("format", ""));
       if (!line) return std::nullopt;
       r.line = *line;
     }
