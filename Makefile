@@ -47,8 +47,9 @@ fuzz-smoke: build-fuzz
 test: format-check test-unit test-asan fuzz-smoke
 	@echo "== all test stages passed"
 
+# FUZZ_RUNS=N runs each target for N executions instead (docs/testing.md).
 fuzz: build-fuzz
-	@scripts/run-fuzz $(FUZZ_LONG_SECONDS)
+	@scripts/run-fuzz $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS),$(FUZZ_LONG_SECONDS))
 
 demo: build
 	@scripts/demo

@@ -4,9 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <system_error>
 
 #include "meter/report.hpp"
@@ -26,15 +28,26 @@ std::string protocol_memory_path() {
 
 namespace {
 
-nlohmann::json load(const std::string& path) {
+// The file's text; "" when there is none (yet) or it cannot be read.
+std::string read_text(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return nlohmann::json::object();
-  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!in) return "";
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+nlohmann::json parse(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   return j.is_object() ? j : nlohmann::json::object();
 }
 
+bool ordinary(const RememberedProtocol& found) {
+  return found.protocol == meter::Protocol::Kmp && found.line == transport::LineSettings{};
+}
+
 // Written whole to a temporary file and renamed, so a reader never sees half a file.
-bool save(const std::string& path, const nlohmann::json& j) {
+bool save(const std::string& path, const std::string& text) {
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);
   if (ec) return false;
@@ -42,7 +55,7 @@ bool save(const std::string& path, const nlohmann::json& j) {
   {
     std::ofstream out(tmp, std::ios::trunc);
     if (!out) return false;
-    out << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+    out << text;
     if (!out.flush()) {
       fs::remove(tmp, ec);
       return false;
@@ -54,40 +67,42 @@ bool save(const std::string& path, const nlohmann::json& j) {
   return false;
 }
 
-bool remember(const std::string& port, const RememberedProtocol& found) {
-  const std::string path = protocol_memory_path();
-  if (path.empty()) return false;
-  auto j = load(path);
-  const bool ordinary =
-      found.protocol == meter::Protocol::Kmp && found.line == transport::LineSettings{};
-  if (ordinary) {
-    if (!j.contains(port)) return false;
-    j.erase(port);
-  } else {
-    // A meter that speaks both `/#n` and the IEC readout is remembered as `/#n` (more
-    // quantities); one missed `/#1` in a detection does not demote it.
-    if (found.protocol == meter::Protocol::Iec && j.contains(port) && j[port].is_object() &&
-        j[port].value("protocol", "") == "legacy")
-      return false;
-    nlohmann::json entry = {{"protocol", meter::protocol_name(found.protocol)},
-                            {"found", meter::utc_now_rfc3339()}};
-    if (found.protocol == meter::Protocol::Kmp) {
-      const std::string text = found.line.to_string();  // "9600 8N1"
-      entry["baud"] = found.line.baud;
-      entry["format"] = text.substr(text.find(' ') + 1);
-    }
-    j[port] = entry;
-  }
-  return save(path, j) && !ordinary;
-}
-
 }  // namespace
 
-std::optional<RememberedProtocol> recall_protocol(const std::string& port) {
-  const std::string path = protocol_memory_path();
-  if (path.empty()) return std::nullopt;
+std::optional<std::string> remember_protocol_in(const std::string& json_text,
+                                                const std::string& port,
+                                                const RememberedProtocol& found) {
   try {
-    const auto j = load(path);
+    auto j = parse(json_text);
+    if (ordinary(found)) {
+      if (!j.contains(port)) return std::nullopt;
+      j.erase(port);
+    } else {
+      // A meter that speaks both `/#n` and the IEC readout is remembered as `/#n` (more
+      // quantities); one missed `/#1` in a detection does not demote it. (An entry whose protocol
+      // is no text is no memory: compared as JSON, not converted, which would throw.)
+      if (found.protocol == meter::Protocol::Iec && j.contains(port) && j[port].is_object() &&
+          j[port].value("protocol", nlohmann::json()) == "legacy")
+        return std::nullopt;
+      nlohmann::json entry = {{"protocol", meter::protocol_name(found.protocol)},
+                              {"found", meter::utc_now_rfc3339()}};
+      if (found.protocol == meter::Protocol::Kmp) {
+        const std::string text = found.line.to_string();  // "9600 8N1"
+        entry["baud"] = found.line.baud;
+        entry["format"] = text.substr(text.find(' ') + 1);
+      }
+      j[port] = entry;
+    }
+    return j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<RememberedProtocol> recall_protocol_in(const std::string& json_text,
+                                                     const std::string& port) {
+  try {
+    const auto j = parse(json_text);
     auto it = j.find(port);
     if (it == j.end() || !it->is_object()) return std::nullopt;
     auto protocol = meter::parse_protocol(it->value("protocol", ""));
@@ -96,11 +111,13 @@ std::optional<RememberedProtocol> recall_protocol(const std::string& port) {
     r.protocol = *protocol;
     if (r.protocol == meter::Protocol::Kmp) {
       // A hand-edited baud rate the port cannot do would fail every read: no memory instead.
-      const auto baud = it->value("baud", 0U);
-      if (std::find(transport::kBaudRates.begin(), transport::kBaudRates.end(), baud) ==
-          transport::kBaudRates.end())
+      // Only a whole number is one (converting 1e52 to an integer would be undefined).
+      const nlohmann::json baud = it->value("baud", nlohmann::json());
+      if (!baud.is_number_unsigned() ||
+          std::find(transport::kBaudRates.begin(), transport::kBaudRates.end(),
+                    baud.get<std::uint64_t>()) == transport::kBaudRates.end())
         return std::nullopt;
-      auto line = transport::parse_frame_format(baud, it->value("format", ""));
+      auto line = transport::parse_frame_format(baud.get<unsigned>(), it->value("format", ""));
       if (!line) return std::nullopt;
       r.line = *line;
     }
@@ -110,9 +127,18 @@ std::optional<RememberedProtocol> recall_protocol(const std::string& port) {
   }
 }
 
+std::optional<RememberedProtocol> recall_protocol(const std::string& port) {
+  const std::string path = protocol_memory_path();
+  if (path.empty()) return std::nullopt;
+  return recall_protocol_in(read_text(path), port);
+}
+
 bool remember_protocol(const std::string& port, const RememberedProtocol& found) {
   try {
-    return remember(port, found);
+    const std::string path = protocol_memory_path();
+    if (path.empty()) return false;
+    const auto text = remember_protocol_in(read_text(path), port, found);
+    return text && save(path, *text) && !ordinary(found);
   } catch (const std::exception&) {
     return false;  // only a hint: never fail a read that worked
   }

@@ -31,4 +31,14 @@ std::optional<RememberedProtocol> recall_protocol(const std::string& port);
 // Never throws.
 bool remember_protocol(const std::string& port, const RememberedProtocol& found);
 
+// The same two on the file's text (JSON), without the file (for tests and fuzzing):
+// what `json_text` holds for `port` (nullopt for no entry, an entry of another shape, or text
+// that is no JSON object), and the text to write once `found` is kept for `port` (nullopt when
+// the file stays as it is). Never throw.
+std::optional<RememberedProtocol> recall_protocol_in(const std::string& json_text,
+                                                     const std::string& port);
+std::optional<std::string> remember_protocol_in(const std::string& json_text,
+                                                const std::string& port,
+                                                const RememberedProtocol& found);
+
 }  // namespace kamstrup::cli

@@ -191,8 +191,16 @@ namespace {
 std::string first_line_of(const std::string& file, const std::string& path) {
   std::ifstream in(file);
   if (!in) fail(path, "cannot read '" + file + "': " + std::strerror(errno));
+  // A secret is one short line; read to the first newline without a bound, /dev/zero (or a big
+  // file named by mistake) would take all memory.
+  constexpr std::size_t kMaxLine = 65536;
   std::string line;
-  std::getline(in, line);
+  char c = 0;
+  while (line.size() <= kMaxLine && in.get(c) && c != '\n') line.push_back(c);
+  if (line.size() > kMaxLine) {
+    fail(path, "'" + file + "' has no line break in its first " + std::to_string(kMaxLine) +
+                   " bytes: not a secret");
+  }
   if (!line.empty() && line.back() == '\r') line.pop_back();
   return line;
 }

@@ -233,7 +233,14 @@ void emit(std::ostream& o, const Node& n, int indent) {
       return;
     }
     for (const auto& [k, v] : n.entries) {
-      o << pad << (needs_quotes(k) ? quoted(k) : k) << ":";
+      const std::string key = needs_quotes(k) ? quoted(k) : k;
+      // YAML reads a longer key written as `key:` as no key at all; `? key` has no limit.
+      constexpr std::size_t kMaxImplicitKey = 1024;
+      if (key.size() > kMaxImplicitKey) {
+        o << pad << "? " << key << "\n" << pad << ":";
+      } else {
+        o << pad << key << ":";
+      }
       emit_value_after_key(o, v, indent);
     }
   } else if (n.is_sequence()) {

@@ -35,9 +35,11 @@ struct Node {
   enum class Kind : std::uint8_t { Null, Scalar, Sequence, Map };
   Kind kind = Kind::Null;
   std::string scalar;  // Scalar: the text as written (YAML's null spellings are Null, not text)
-  std::vector<Node> items;                            // Sequence
-  std::vector<std::pair<std::string, Node>> entries;  // Map, in file order; keys are unique
-  int line = 0;                                       // 1-based line in the file; 0 = made here
+  std::vector<Node> items;  // Sequence
+  // Map, in file order; keys are unique. (The `{}` lets clang 14 with libstdc++ compile the
+  // pair of a still incomplete Node.)
+  std::vector<std::pair<std::string, Node>> entries{};
+  int line = 0;  // 1-based line in the file; 0 = made here
 
   [[nodiscard]] bool is_null() const { return kind == Kind::Null; }
   [[nodiscard]] bool is_scalar() const { return kind == Kind::Scalar; }

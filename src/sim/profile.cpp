@@ -318,6 +318,15 @@ std::string scalar(const YAML::Node& node, const std::string& origin, const std:
   return node.Scalar();
 }
 
+// A mapping key as text. A list or map where a key belongs is a mistake like any other (yaml-cpp
+// would throw its own "bad conversion").
+std::string key_of(const YAML::Node& key, const std::string& origin, const std::string& where) {
+  if (key.IsSequence() || key.IsMap())
+    fail(origin, where,
+         std::string("expected a plain key, got a ") + (key.IsSequence() ? "list" : "map"));
+  return key.as<std::string>();
+}
+
 template <typename T>
 T uint_field(const YAML::Node& node, const std::string& origin, const std::string& key) {
   std::string text = scalar(node, origin, key);
@@ -354,7 +363,7 @@ void apply_register(Profile& p, const std::string& key_text, const YAML::Node& n
     parse_value(node, path);
   } else if (node.IsMap()) {
     for (const auto& kv : node) {
-      const std::string field = kv.first.as<std::string>();
+      const std::string field = key_of(kv.first, origin, path);
       const std::string fkey = path + "." + field;
       if (field == "value") {
         parse_value(kv.second, fkey);
@@ -417,14 +426,14 @@ void apply_logger(Profile& p, const YAML::Node& node, const std::string& origin)
   auto per_kind = [&](const YAML::Node& map, const std::string& key, auto&& set) {
     if (!map.IsMap()) fail(origin, key, "expected a map of hourly/daily/monthly/yearly: value");
     for (const auto& kv : map) {
-      const std::string name = kv.first.as<std::string>();
+      const std::string name = key_of(kv.first, origin, key);
       auto kind = parse_log_kind(name);
       if (!kind) fail(origin, key + "." + name, "expected hourly, daily, monthly or yearly");
       set(static_cast<std::size_t>(*kind), kv.second, key + "." + name);
     }
   };
   for (const auto& kv : node) {
-    const std::string field = kv.first.as<std::string>();
+    const std::string field = key_of(kv.first, origin, "logger");
     const std::string key = "logger." + field;
     if (field == "enabled") {
       try {
@@ -596,7 +605,7 @@ Profile parse_profile_yaml(const std::string& text, const std::string& origin) {
   Profile p = std::move(*builtin);
 
   for (const auto& kv : root) {
-    const std::string key = kv.first.as<std::string>();
+    const std::string key = key_of(kv.first, origin, "");
     const YAML::Node& v = kv.second;
     if (key == "base") continue;
     if (key == "serial") {
@@ -617,7 +626,8 @@ Profile parse_profile_yaml(const std::string& text, const std::string& origin) {
     } else if (key == "registers") {
       if (v.IsNull()) continue;
       if (!v.IsMap()) fail(origin, key, "expected a map of register: settings");
-      for (const auto& rkv : v) apply_register(p, rkv.first.as<std::string>(), rkv.second, origin);
+      for (const auto& rkv : v)
+        apply_register(p, key_of(rkv.first, origin, key), rkv.second, origin);
     } else {
       fail(origin, key,
            "unknown key (expected base, serial, meter_type, sw_revision, line, registers, logger)");

@@ -100,6 +100,30 @@ TEST_F(Memory, ABrokenOrHandEditedFileIsNoMemoryAndIsRepaired) {
   for (const char* port : {"a", "b", "c", "d", "e"}) EXPECT_FALSE(recall_protocol(port)) << port;
 }
 
+// An entry whose protocol is not text is no memory, and is replaced like any other; it used to
+// keep an IEC finding from being written at all (found by fuzz/remember_fuzz.cpp).
+TEST_F(Memory, AnEntryOfAnotherShapeIsReplacedByIec) {
+  write(R"({"/dev/ttyUSB0": {"protocol": 999999}, "/dev/ttyUSB1": {"protocol": ["legacy"]}})");
+  for (const char* port : {"/dev/ttyUSB0", "/dev/ttyUSB1"}) {
+    EXPECT_FALSE(recall_protocol(port)) << port;
+    EXPECT_TRUE(remember_protocol(port, {meter::Protocol::Iec, {}})) << port;
+    ASSERT_TRUE(recall_protocol(port)) << port;
+    EXPECT_EQ(recall_protocol(port)->protocol, meter::Protocol::Iec) << port;
+  }
+}
+
+// A baud rate is a whole number: 9600.5 is no memory (it used to be read as 9600), and 1e52 is
+// no memory either (converting it to an integer was undefined; found by fuzz/remember_fuzz.cpp).
+TEST_F(Memory, ABaudRateThatIsNoWholeNumberIsNoMemory) {
+  write(R"({"a": {"protocol": "kmp", "baud": 9600.5, "format": "8N1"},
+            "b": {"protocol": "kmp", "baud": 1e52, "format": "8N1"},
+            "c": {"protocol": "kmp", "baud": -9600, "format": "8N1"},
+            "d": {"protocol": "kmp", "baud": 9600, "format": "8N1"}})");
+  for (const char* port : {"a", "b", "c"}) EXPECT_FALSE(recall_protocol(port)) << port;
+  ASSERT_TRUE(recall_protocol("d"));
+  EXPECT_EQ(recall_protocol("d")->line.to_string(), "9600 8N1");
+}
+
 TEST_F(Memory, NeverThrows) {
   // A port name that is not UTF-8 cannot be written as JSON as it is.
   const std::string odd = std::string("/dev/tty") + static_cast<char>(0xFF);

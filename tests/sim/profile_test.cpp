@@ -177,6 +177,22 @@ TEST(Profile, ErrorsNameTheKey) {
   EXPECT_EQ(error_of("registers: {temp1: {unit: kWh, fixed: true}}"), "(no error)");
 }
 
+// A list or a map where a key belongs is a ProfileError naming where it is, like every other
+// mistake; it used to escape as yaml-cpp's own "bad conversion" (found by fuzz/profile_fuzz.cpp).
+TEST(Profile, KeysThatAreNotTextNameTheirPlace) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"[a]: 1", "bad.yaml: expected a plain key, got a list"},
+      {"registers: {{value: 1}: 2}", "bad.yaml: registers: expected a plain key, got a map"},
+      {"registers: {temp1: {[value]: 1}}",
+       "bad.yaml: registers.temp1: expected a plain key, got a list"},
+      {"logger: {{a: b}: true}", "bad.yaml: logger: expected a plain key, got a map"},
+      {"logger: {lids: {[hourly]: 4}}", "bad.yaml: logger.lids: expected a plain key, got a list"},
+  };
+  for (const auto& [yaml, want] : cases) {
+    EXPECT_EQ(error_of(yaml), want) << yaml;
+  }
+}
+
 TEST(Profile, MissingFileIsAnError) {
   try {
     load_profile_file("/nonexistent/profile.yaml");
