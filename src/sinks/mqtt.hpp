@@ -79,9 +79,11 @@ struct MqttConfig {
   std::chrono::milliseconds timeout{10000};
   // Reconnect backoff: the delay after a failed attempt doubles from min to max; it restarts
   // from min only after a connection that stayed up 10 s (no storm when two clients share an
-  // id and keep disconnecting each other).
+  // id and keep disconnecting each other). The short cap lets a returning broker get the
+  // backlog within a few seconds (the fan-out retries as soon as reachability() says Up); a
+  // refused connection every 2 s costs nothing.
   std::chrono::milliseconds reconnect_min{500};
-  std::chrono::milliseconds reconnect_max{30000};
+  std::chrono::milliseconds reconnect_max{2000};
   bool operator==(const MqttConfig&) const = default;
 };
 
@@ -103,6 +105,8 @@ class MqttSink : public Sink {
   void deliver(std::span<const store::Poll> polls) override;
   void meter_info(const MeterInfo& info) override;
   void meter_online(const std::string& meter, bool online) override;
+  // Up while connected to the broker, Down otherwise (the fan-out's probe).
+  [[nodiscard]] Reachability reachability() const override;
   // Publishes "offline" to <base>/status (waits up to `timeout` for it), disconnects cleanly
   // and stops the network thread. Idempotent; deliver() afterwards throws SinkError.
   void close() override;

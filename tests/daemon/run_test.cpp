@@ -211,3 +211,36 @@ TEST(Run, AutoDetectsALegacyMeterAndStoresScaledValues) {
 }
 
 }  // namespace
+
+namespace {
+
+// A configured register the meter does not have (the simulated MULTICAL 403 has no volume2) is
+// said once per meter, not at every poll and not never; the registers it has keep coming.
+TEST(Run, AConfiguredRegisterTheMeterLacksIsLoggedOnce) {
+  TempDir dir;
+  const std::string config = dir / "k.yaml";
+  std::ofstream(config) << "meters:\n  - name: heat\n    port: sim:multical403\n    interval: 1s\n"
+                        << "    registers: [heat_energy, volume2, info]\n"
+                        << "store:\n  path: " << (dir / "k.db") << "\nconsole:\n  format: json\n";
+  Background daemon({kBin, "run", "--config", config}, dir / "run");
+  auto polls = [&] {
+    std::size_t n = 0;
+    const std::string out = daemon.out();
+    for (auto at = out.find("\"heat_energy\""); at != std::string::npos;
+         at = out.find("\"heat_energy\"", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  for (int i = 0; i < 800 && polls() < 3; ++i) std::this_thread::sleep_for(25ms);
+  EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
+  ASSERT_GE(polls(), 3U) << daemon.err();
+  const std::string err = daemon.err();
+  const std::string said = "meter heat: the meter does not have volume2";
+  const auto at = err.find(said);
+  EXPECT_NE(at, std::string::npos) << err;
+  EXPECT_EQ(err.find(said, at + 1), std::string::npos) << "said more than once:\n" << err;
+  EXPECT_EQ(daemon.out().find("\"volume2\""), std::string::npos) << "never a value for it";
+}
+
+}  // namespace
