@@ -33,8 +33,7 @@ kamstrup::store::Poll poll_at(const std::string& meter, std::int64_t t, std::int
   auto v = [&](std::int32_t id, const char* name, std::string value, const char* unit) {
     p.values.push_back({id, name, std::move(value), "", unit});
   };
-  v(60, "heat_energy", std::to_string(55006 + i / 60) + "." + std::to_string(i % 10) + "00",
-    "MWh");
+  v(60, "heat_energy", std::to_string(55006 + i / 60) + "." + std::to_string(i % 10) + "00", "MWh");
   v(68, "volume", std::to_string(1875 + i / 30) + ".56", "m3");
   v(86, "temp1", std::to_string(60 + i % 15) + ".00", "°C");
   v(87, "temp2", std::to_string(35 + i % 10) + ".00", "°C");

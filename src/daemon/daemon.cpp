@@ -35,7 +35,8 @@ class EmbeddedSimulator {
   explicit EmbeddedSimulator(const std::string& profile) {
     sim::SimOptions o;
     o.profile = sim::builtin_profile(profile).value();  // names validated by the config
-    o.seed = static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
+    o.seed =
+        static_cast<std::uint64_t>(std::chrono::system_clock::now().time_since_epoch().count());
     sim_ = std::make_unique<sim::Simulator>(std::move(o));
     std::ostringstream sink;
     sim_->start(sink);
@@ -213,10 +214,8 @@ class Daemon {
       spdlog::error("{}", e.what());
       return false;
     }
-    g.fanout->on_store_error(
-        [k = g.keeper.get()](const std::string& what, const std::exception& e) {
-          k->failed(what, e);
-        });
+    g.fanout->on_store_error([k = g.keeper.get()](const std::string& what,
+                                                  const std::exception& e) { k->failed(what, e); });
     g.fanout->start();
     if (config_.http) {
       try {
@@ -257,12 +256,12 @@ class Daemon {
   Config config_;
   RunOptions options_;
   std::unique_ptr<store::WriterLock> lock_;
-  std::string checked_;                // the store path that passed the damage check
-  Poller* poller_ = nullptr;           // the running generation's, while its loops run
-  std::optional<Config> next_;         // the configuration a reload switches to
+  std::string checked_;                           // the store path that passed the damage check
+  Poller* poller_ = nullptr;                      // the running generation's, while its loops run
+  std::optional<Config> next_;                    // the configuration a reload switches to
   std::unique_ptr<store::WriterLock> next_lock_;  // its store's lock, when it moved
-  bool exit_ = false;                  // SIGTERM/SIGINT seen
-  bool hup_again_ = false;             // a SIGHUP came during a reload
+  bool exit_ = false;                             // SIGTERM/SIGINT seen
+  bool hup_again_ = false;                        // a SIGHUP came during a reload
 };
 
 }  // namespace

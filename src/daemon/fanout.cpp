@@ -33,9 +33,9 @@ struct Fanout::Worker {
   bool backing_off = false;  // wait until retry_at before trying again
   Clock::time_point retry_at{};
   std::chrono::milliseconds backoff{0};
-  bool stop_seen = false;      // a stop request has cut a backoff short once
-  bool probing = false;        // probing the target while backing off
-  bool probe_failed = false;   // a probe failed since the last failed delivery
+  bool stop_seen = false;     // a stop request has cut a backoff short once
+  bool probing = false;       // probing the target while backing off
+  bool probe_failed = false;  // a probe failed since the last failed delivery
 };
 
 namespace {
@@ -82,9 +82,8 @@ std::optional<Endpoint> probe_endpoint(const std::string& url) {
     ep.port = it->second;
     return ep;
   }
-  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](unsigned char c) {
-        return std::isdigit(c) != 0;
-      })) {
+  if (port.size() > 5 || !std::all_of(port.begin(), port.end(),
+                                      [](unsigned char c) { return std::isdigit(c) != 0; })) {
     return std::nullopt;
   }
   const unsigned long n = std::stoul(port);
@@ -98,8 +97,8 @@ bool tcp_connects(const Endpoint& endpoint, std::chrono::milliseconds timeout) {
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   addrinfo* found = nullptr;
-  if (::getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints,
-                    &found) != 0) {
+  if (::getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &found) !=
+      0) {
     return false;
   }
   const auto deadline = Clock::now() + timeout;

@@ -131,7 +131,7 @@ struct Poller::Impl {
   Status& status;
   std::vector<std::unique_ptr<MeterRuntime>> meters;  // stable addresses for the coroutines
   bool stopping = false;
-  int live = 0;  // coroutines not yet ended
+  int live = 0;                             // coroutines not yet ended
   std::vector<asio::steady_timer*> timers;  // of the loops that wait, to cut waits short on stop
 
   void spawn(asio::io_context& io, asio::awaitable<void> task, std::string what) {
@@ -417,9 +417,10 @@ void Poller::Impl::note_answer(MeterRuntime& m, meter::ReadResult& result) {
   auto missing = missing_registers(m, result);
   if (!m.unsupported_known || missing != m.status.unsupported) {
     if (!missing.empty()) {
-      spdlog::warn("meter {}: the meter does not have {} (configured, but it never sends a value "
-                   "for {})",
-                   m.cfg.name, joined(missing), missing.size() == 1 ? "it" : "them");
+      spdlog::warn(
+          "meter {}: the meter does not have {} (configured, but it never sends a value "
+          "for {})",
+          m.cfg.name, joined(missing), missing.size() == 1 ? "it" : "them");
     } else if (m.unsupported_known) {
       spdlog::info("meter {}: every configured register answers now", m.cfg.name);
     }
@@ -478,8 +479,7 @@ asio::awaitable<void> Poller::Impl::poll_meter(MeterRuntime& m) {
     } else {
       // Retry on the next tick, then back off (up to 10 intervals or 10 minutes, whichever
       // is longer) so a sleeping meter is not hammered.
-      auto cap =
-          std::max<std::chrono::milliseconds>(m.cfg.interval * 10, std::chrono::minutes(10));
+      auto cap = std::max<std::chrono::milliseconds>(m.cfg.interval * 10, std::chrono::minutes(10));
       auto wait_for = m.cfg.interval * (1LL << std::min(failures - 1, 10U));
       next = now + std::min<std::chrono::milliseconds>(
                        std::chrono::duration_cast<std::chrono::milliseconds>(wait_for), cap);
@@ -509,10 +509,8 @@ void Poller::add_meter(const MeterConfig& meter, const std::string& port,
 }
 
 void Poller::start(asio::io_context& io) {
-  for (auto& m : impl_->meters)
-    impl_->spawn(io, impl_->poll_meter(*m), "meter " + m->cfg.name);
-  if (impl_->cfg.store.retention.count() > 0)
-    impl_->spawn(io, impl_->retention(), "retention");
+  for (auto& m : impl_->meters) impl_->spawn(io, impl_->poll_meter(*m), "meter " + m->cfg.name);
+  if (impl_->cfg.store.retention.count() > 0) impl_->spawn(io, impl_->retention(), "retention");
   impl_->spawn(io, impl_->store_retry(), "store retry");
 }
 

@@ -31,7 +31,9 @@ class Status {
 
   // Where store() gets the store's health (the daemon's StoreKeeper); set before serving.
   void set_store_source(std::function<StoreHealth()> source) { store_source_ = std::move(source); }
-  [[nodiscard]] StoreHealth store() const { return store_source_ ? store_source_() : StoreHealth{}; }
+  [[nodiscard]] StoreHealth store() const {
+    return store_source_ ? store_source_() : StoreHealth{};
+  }
 
  private:
   mutable std::mutex mu_;

@@ -41,9 +41,10 @@ void StoreKeeper::recovered_locked() {
   health_.ok = true;
   health_.state = "ok";
   health_.since_ms = unix_ms();
-  spdlog::info("store: writing again: {} held poll(s) stored, {} dropped while the queue of {} "
-               "was full",
-               written_since_failure_, dropped_since_failure_, health_.queue);
+  spdlog::info(
+      "store: writing again: {} held poll(s) stored, {} dropped while the queue of {} "
+      "was full",
+      written_since_failure_, dropped_since_failure_, health_.queue);
 }
 
 // Writes held polls oldest first, each in its own transaction (one that fails stays held, with
@@ -94,9 +95,10 @@ bool StoreKeeper::store(store::Poll poll) {
     ++dropped_since_failure_;
     if (!overflow_said_) {
       overflow_said_ = true;
-      spdlog::error("store: the queue of {} held polls is full: dropping the oldest held poll "
-                    "for each new one until the store can be written again (counted)",
-                    health_.queue);
+      spdlog::error(
+          "store: the queue of {} held polls is full: dropping the oldest held poll "
+          "for each new one until the store can be written again (counted)",
+          health_.queue);
     }
   }
   held_.push_back(std::move(poll));

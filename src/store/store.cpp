@@ -11,8 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <sstream>
 #include <mutex>
+#include <sstream>
 #include <unordered_map>
 #include <utility>
 
@@ -523,9 +523,9 @@ std::vector<MeterInfo> read_meter_infos(Db& d, const std::string* meter) {
   std::vector<MeterInfo> out;
   if (d.schema < 2) return out;  // a version 1 file opened read-only
   // A version 2 file opened read-only has no info_codes yet.
-  const std::string columns = std::string("SELECT meter, model, meter_type, sw_revision, serial, ") +
-                              (d.schema < 3 ? "protocol, ''" : "protocol, info_codes") +
-                              " FROM meter_info ";
+  const std::string columns =
+      std::string("SELECT meter, model, meter_type, sw_revision, serial, ") +
+      (d.schema < 3 ? "protocol, ''" : "protocol, info_codes") + " FROM meter_info ";
   Use u(d, d.prepare(columns + (meter != nullptr ? "WHERE meter = ?1" : "ORDER BY meter")));
   if (meter != nullptr) u.bind(1, *meter);
   while (u.step("cannot read meter info")) {

@@ -44,8 +44,9 @@ struct MeterStatus {
 // memory meanwhile (store.queue). Written by the daemon, read by the pages.
 struct StoreHealth {
   std::string path;
-  bool ok = true;             // false while writing (or reading) fails
-  std::string state = "ok";   // "ok", or the last error ("cannot write ...: database or disk is full")
+  bool ok = true;  // false while writing (or reading) fails
+  std::string state =
+      "ok";  // "ok", or the last error ("cannot write ...: database or disk is full")
   std::int64_t since_ms = 0;  // Unix ms of the last change of `ok` (0 = since start)
   std::uint64_t errors = 0;   // failed store operations since start (kamstrup_store_errors_total)
   std::size_t held = 0;       // polls held in memory, waiting to be written

@@ -32,7 +32,6 @@ using json = nlohmann::json;
 
 inline const std::string kBin = KAMSTRUP_BINARY;
 
-
 inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
   const auto give_up = std::chrono::steady_clock::now() + limit;
   while (!done()) {
@@ -187,7 +186,8 @@ inline std::vector<std::string> times_of(const std::vector<std::string>& payload
   return log.times;
 }
 
-inline bool contains_all(const std::vector<std::string>& want, const std::vector<std::string>& got) {
+inline bool contains_all(const std::vector<std::string>& want,
+                         const std::vector<std::string>& got) {
   const std::set<std::string> have(got.begin(), got.end());
   for (const auto& t : want) {
     if (have.count(t) == 0) return false;
@@ -210,7 +210,7 @@ inline void expect_in_order(const std::vector<std::string>& arrivals) {
 }
 
 inline std::vector<std::string> missing(const std::vector<std::string>& want,
-                                 const std::vector<std::string>& got) {
+                                        const std::vector<std::string>& got) {
   const std::set<std::string> have(got.begin(), got.end());
   std::vector<std::string> out;
   for (const auto& t : want) {
@@ -235,6 +235,5 @@ inline const std::string kStateTopic = "kamstrup/heat/state";
 inline std::string unique_id(const std::string& what) {
   return "kamstrup-" + what + "-" + std::to_string(getpid());
 }
-
 
 }  // namespace kamstrup::test::daemon_support

@@ -351,8 +351,8 @@ TEST(Probe, EndpointsOfOutputUrls) {
   EXPECT_EQ(probe_endpoint("HTTP://h:81/"), (Endpoint{"h", 81}));
   EXPECT_FALSE(probe_endpoint(""));
   EXPECT_FALSE(probe_endpoint("/var/log/k.jsonl"));
-  EXPECT_FALSE(probe_endpoint("ftp://h"));        // no default port we know
-  EXPECT_FALSE(probe_endpoint("http://:80"));     // no host
+  EXPECT_FALSE(probe_endpoint("ftp://h"));         // no default port we know
+  EXPECT_FALSE(probe_endpoint("http://:80"));      // no host
   EXPECT_FALSE(probe_endpoint("http://h:99999"));  // no such port
   EXPECT_FALSE(probe_endpoint("http://h:8o"));
 }
@@ -378,9 +378,7 @@ class ReachableButFailing : public RecordingSink {
  public:
   ReachableButFailing(std::atomic<bool>& up, int port)
       : RecordingSink("failing", up), port_(port) {}
-  std::string probe_url() const override {
-    return "http://127.0.0.1:" + std::to_string(port_);
-  }
+  std::string probe_url() const override { return "http://127.0.0.1:" + std::to_string(port_); }
 
  private:
   int port_;

