@@ -94,6 +94,13 @@ int main(int argc, char** argv) {
                 report.empty() ? "ok" : report.c_str());
     if (std::string(cache) == "cold") evict(path);
     t = Clock::now();
+    {
+      const kamstrup::store::Store s(path, kamstrup::store::Store::Access::ReadOnly);
+      const auto walk = s.page_check();
+      std::printf("%s: page_check %.2f s: %s\n", cache, since(t), walk.c_str());
+    }
+    if (std::string(cache) == "cold") evict(path);
+    t = Clock::now();
     const kamstrup::store::Store s(path, kamstrup::store::Store::Access::ReadOnly);
     const auto full = s.integrity_check();
     std::printf("%s: integrity_check %.2f s: %s\n", cache, since(t), full.c_str());

@@ -202,7 +202,7 @@ TEST(StoreFaults, DamagedPageStopsStartUpWithTheSqliteErrorAndAdvice) {
   EXPECT_EQ(r.status, 1) << r.err;
   EXPECT_TRUE(has(r.err, db + ": the history database is damaged")) << r.err;
   // SQLite's own words for the damage, and what to do.
-  EXPECT_TRUE(has(r.err, "Page ")) << r.err;
+  EXPECT_TRUE(has(r.err, "database disk image is malformed")) << r.err;
   EXPECT_TRUE(has(r.err, "PRAGMA integrity_check")) << r.err;
   EXPECT_TRUE(has(r.err, ".recover")) << r.err;
   EXPECT_EQ(Background::slurp(db), before) << "the damaged file was changed";

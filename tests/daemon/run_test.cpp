@@ -11,6 +11,7 @@
 
 #include "../e2e/process.hpp"
 #include "../support/readings.hpp"
+#include "store/store.hpp"
 
 using namespace kamstrup::test;
 using namespace std::chrono_literals;
@@ -198,6 +199,11 @@ TEST(Run, AutoDetectsALegacyMeterAndStoresScaledValues) {
   const auto said = err.find("speaks MULTICAL /#n (auto-detected)");
   EXPECT_NE(said, std::string::npos) << err;
   EXPECT_EQ(err.find("speaks MULTICAL /#n", said + 1), std::string::npos) << err;
+  {  // a /#n meter's info code is read with the MULTICAL 66-C table unless `model` says otherwise
+    kamstrup::store::Store st(dir / "k.db", kamstrup::store::Store::Access::ReadOnly);
+    ASSERT_TRUE(st.meter_info("old").has_value());
+    EXPECT_EQ(st.meter_info("old")->info_codes, "multical66c");
+  }
 
   // Restarted on the same history: the protocol kept in the store's meter info is asked first
   // and answers, so the one probe made is `/#1` (no silent KMP or IEC probes before it).
@@ -220,7 +226,7 @@ TEST(Run, AConfiguredRegisterTheMeterLacksIsLoggedOnce) {
   TempDir dir;
   const std::string config = dir / "k.yaml";
   std::ofstream(config) << "meters:\n  - name: heat\n    port: sim:multical403\n    interval: 1s\n"
-                        << "    registers: [heat_energy, volume2, info]\n"
+                        << "    registers: [heat_energy, volume2, info]\n    model: multical403\n"
                         << "store:\n  path: " << (dir / "k.db") << "\nconsole:\n  format: json\n";
   Background daemon({kBin, "run", "--config", config}, dir / "run");
   auto polls = [&] {
@@ -241,6 +247,10 @@ TEST(Run, AConfiguredRegisterTheMeterLacksIsLoggedOnce) {
   EXPECT_NE(at, std::string::npos) << err;
   EXPECT_EQ(err.find(said, at + 1), std::string::npos) << "said more than once:\n" << err;
   EXPECT_EQ(daemon.out().find("\"volume2\""), std::string::npos) << "never a value for it";
+  // The meter's identity keeps the table that names its info code's flags (`model`).
+  kamstrup::store::Store st(dir / "k.db", kamstrup::store::Store::Access::ReadOnly);
+  ASSERT_TRUE(st.meter_info("heat").has_value());
+  EXPECT_EQ(st.meter_info("heat")->info_codes, "multical403");
 }
 
 }  // namespace
