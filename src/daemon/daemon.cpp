@@ -7,10 +7,12 @@
 #include <asio/signal_set.hpp>
 #include <chrono>
 #include <csignal>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "daemon/fanout.hpp"
 #include "daemon/http.hpp"
@@ -74,7 +76,7 @@ void set_log_level(LogLevel level) {
 
 // Everything one configuration opens, in the order it opens; members close in reverse.
 struct Generation {
-  std::unique_ptr<store::Store> store;
+  store::Store* store = nullptr;  // the daemon's: kept open across reloads
   std::unique_ptr<StoreKeeper> keeper;
   std::vector<std::unique_ptr<EmbeddedSimulator>> sims;
   Status status;
@@ -119,6 +121,9 @@ class Daemon {
       // Signals that came while the outputs drained: SIGTERM ends here, SIGHUP reloads again.
       io_.poll();
       if (exit_ || !next_) {
+        if (!carried_.empty())
+          spdlog::error("store: {} held poll(s) lost: the store could not be written",
+                        carried_.size());
         spdlog::info("stopped");
         return 0;
       }
@@ -175,23 +180,27 @@ class Daemon {
     poller_->stop();
   }
 
+  // The store stays open across reloads that keep its path: reopening costs the damage check
+  // and, on a full disk, may not work at all (SQLite needs room for its -shm file).
   bool open_store(Generation& g) {
     const std::string& path = config_.store.path;
-    if (checked_ != path) {
+    if (!store_ || store_->path() != path) {
+      store_.reset();
       // A damaged page would otherwise surface one failed write at a time, for ever.
       if (auto damage = store::damage_report(path); !damage.empty()) {
         spdlog::error("{}", damage);
         return false;
       }
-      checked_ = path;
+      try {
+        store_ = std::make_unique<store::Store>(path);
+      } catch (const store::StoreError& e) {
+        spdlog::error("{}", e.what());
+        return false;
+      }
     }
-    try {
-      g.store = std::make_unique<store::Store>(path);
-    } catch (const store::StoreError& e) {
-      spdlog::error("{}", e.what());
-      return false;
-    }
+    g.store = store_.get();
     g.keeper = std::make_unique<StoreKeeper>(*g.store, config_.store.queue);
+    if (!carried_.empty()) g.keeper->hold(std::exchange(carried_, {}));
     g.status.set_store_source([k = g.keeper.get()] { return k->health(); });
     return true;
   }
@@ -216,7 +225,12 @@ class Daemon {
     }
     g.fanout->on_store_error([k = g.keeper.get()](const std::string& what,
                                                   const std::exception& e) { k->failed(what, e); });
-    g.fanout->start();
+    try {
+      g.fanout->start();
+    } catch (const store::StoreError& e) {
+      spdlog::error("{}", e.what());
+      return false;
+    }
     if (config_.http) {
       try {
         g.http = std::make_unique<HttpServer>(*config_.http, g.status, *g.fanout, *g.store);
@@ -240,13 +254,13 @@ class Daemon {
     return true;
   }
 
-  static void close(Generation& g) {
+  void close(Generation& g) {
     if (g.http) g.http->stop();
-    // Held polls get one more chance, so that the drain can deliver them.
+    // Held polls get one more chance, so that the drain can deliver them; what is still held
+    // goes on to the next configuration (a reload during a full disk loses nothing).
     if (g.keeper->held() > 0 && g.keeper->flush()) g.fanout->notify();
     g.fanout->stop(kDrain);
-    if (const auto held = g.keeper->held(); held > 0)
-      spdlog::error("store: {} held poll(s) lost: the store could not be written", held);
+    carried_ = g.keeper->take_held();
     g.poller.reset();
     g.sims.clear();
   }
@@ -256,12 +270,13 @@ class Daemon {
   Config config_;
   RunOptions options_;
   std::unique_ptr<store::WriterLock> lock_;
-  std::string checked_;                           // the store path that passed the damage check
+  std::unique_ptr<store::Store> store_;           // declared after the locks: closed before they go
   Poller* poller_ = nullptr;                      // the running generation's, while its loops run
   std::optional<Config> next_;                    // the configuration a reload switches to
   std::unique_ptr<store::WriterLock> next_lock_;  // its store's lock, when it moved
   bool exit_ = false;                             // SIGTERM/SIGINT seen
   bool hup_again_ = false;                        // a SIGHUP came during a reload
+  std::deque<store::Poll> carried_;  // held polls a reload hands to the next configuration
 };
 
 }  // namespace

@@ -116,6 +116,24 @@ bool StoreKeeper::store_all(std::vector<store::Poll>& polls) {
   }
 }
 
+std::deque<store::Poll> StoreKeeper::take_held() {
+  std::lock_guard lock(mu_);
+  std::deque<store::Poll> out;
+  out.swap(held_);
+  health_.held = 0;
+  return out;
+}
+
+void StoreKeeper::hold(std::deque<store::Poll> polls) {
+  std::lock_guard lock(mu_);
+  while (polls.size() > health_.queue) {
+    polls.pop_front();
+    ++health_.dropped;
+  }
+  held_ = std::move(polls);
+  health_.held = held_.size();
+}
+
 bool StoreKeeper::failing() const {
   std::lock_guard lock(mu_);
   return !health_.ok;

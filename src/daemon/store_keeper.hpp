@@ -39,6 +39,11 @@ class StoreKeeper {
   // logged when the store was healthy until now. Any thread.
   void failed(const std::string& what, const std::exception& e);
 
+  // Across a reload: the polls still held, oldest first (the keeper keeps none), and the same
+  // handed to the next configuration's keeper (beyond its queue the oldest are dropped, counted).
+  std::deque<store::Poll> take_held();
+  void hold(std::deque<store::Poll> polls);
+
   [[nodiscard]] bool failing() const;
   [[nodiscard]] std::size_t held() const;
   [[nodiscard]] std::size_t held(const std::string& meter) const;

@@ -310,6 +310,7 @@ void Db::create_or_migrate() {
   Transaction tx(*this, true);
   std::int64_t app = pragma_int("PRAGMA application_id");
   std::int64_t version = pragma_int("PRAGMA user_version");
+  const std::int64_t found = version;
   if (app != 0 && app != kApplicationId) {
     throw StoreError(path + ": not a kamstrup history database (another application's file)");
   }
@@ -336,7 +337,9 @@ void Db::create_or_migrate() {
     exec(kSchemaV3, "cannot add meter_info.info_codes (schema version 3)");
     version = 3;
   }
-  exec(("PRAGMA user_version=" + std::to_string(version)).c_str(), "cannot set user_version");
+  // Only when it changed: an open that writes nothing also works on a full disk.
+  if (version != found)
+    exec(("PRAGMA user_version=" + std::to_string(version)).c_str(), "cannot set user_version");
   tx.commit();
   schema = static_cast<int>(version);
 }

@@ -263,7 +263,7 @@ struct DiskFullRun {
 // Polls every second onto a store on a tmpfs, fills the tmpfs for `outage`, frees it, and stops
 // the daemon after a few more polls.
 DiskFullRun disk_full_run(const TempDir& dir, const Tmpfs& fs, std::chrono::seconds outage,
-                          const std::string& store_extra) {
+                          const std::string& store_extra, bool reload = false) {
   const std::string db = fs / "k.db";
   std::ofstream(dir / "k.yaml") << "meters:\n  - name: heat\n    port: sim:multical403\n"
                                 << "    interval: 1s\nstore:\n  path: " << db << "\n"
@@ -276,7 +276,13 @@ DiskFullRun disk_full_run(const TempDir& dir, const Tmpfs& fs, std::chrono::seco
   EXPECT_GT(fs.fill("filler"), 0U);
   EXPECT_TRUE(wait_until([&] { return has(daemon.err(), "store: cannot write"); }, 30s))
       << daemon.err();
-  std::this_thread::sleep_for(outage);
+  if (reload) {  // `systemctl reload` in the middle of the outage
+    std::this_thread::sleep_for(outage / 2);
+    daemon.signal(SIGHUP);
+    std::this_thread::sleep_for(outage - outage / 2);
+  } else {
+    std::this_thread::sleep_for(outage);
+  }
   std::filesystem::remove(fs / "filler");
   const auto freed = Clock::now();
   if (wait_until([&] { return has(daemon.err(), "store: writing again"); }, 30s))
@@ -319,6 +325,20 @@ TEST(StoreFaults, DiskFullHoldsReadingsAndTheMeterKeepsItsSchedule) {
       "[ figures  ] disk full for 5 s: %zu polls stored, widest gap %.1f s, recovery "
       "noticed %.2f s after the disk was freed\n",
       r.stored.size(), widest_gap(r.stored), r.noticed_s);
+}
+
+// A reload while polls are held hands them to the next configuration: none is lost.
+TEST(StoreFaults, DiskFullAcrossAReloadLosesNothing) {
+  TempDir dir;
+  Tmpfs fs(dir, "2m");
+  if (!fs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << fs.why();
+  const auto r = disk_full_run(dir, fs, 6s, "", /*reload=*/true);
+  EXPECT_TRUE(has(r.err, "SIGHUP: reloading")) << r.err;
+  EXPECT_FALSE(has(r.err, "lost")) << r.err;
+  ASSERT_GE(r.stored.size(), 10U);
+  EXPECT_LT(widest_gap(r.stored), 2.5) << dump(r.stored);
+  EXPECT_EQ(std::set<std::string>(r.delivered.begin(), r.delivered.end()),
+            std::set<std::string>(r.stored.begin(), r.stored.end()));
 }
 
 TEST(StoreFaults, HeldReadingsOverflowTheQueueCountedAndLogged) {
