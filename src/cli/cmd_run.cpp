@@ -25,7 +25,12 @@ void add_run_command(CLI::App& app) {
       "Run the daemon: poll every configured meter on its schedule, keep every reading in the "
       "history store and deliver it to every configured output. Without --config: one built-in "
       "simulated MULTICAL 403 read every 10 s, the SQLite store kamstrup.db, and each reading "
-      "printed as it arrives. SIGTERM finishes in-flight polls and exits; SIGHUP reloads.");
+      "printed as it arrives. SIGTERM finishes in-flight polls, gives the outputs up to 5 s for "
+      "their backlog and exits 0; SIGHUP reloads the file (one that arrives during a reload "
+      "reloads once more after it). One daemon per store: a second one exits 1 naming the PID "
+      "that holds <store.path>.lock. A damaged store stops start-up with SQLite's report; a store "
+      "that cannot be written (disk full) does not stop the meters: their polls wait in memory "
+      "(store.queue) until it can.");
   auto path = std::make_shared<std::string>();
   cmd->add_option("-c,--config", *path, "YAML configuration file (see kamstrup.example.yaml)");
   cmd->callback([path] {

@@ -283,6 +283,17 @@ std::vector<Key<MeterConfig>> meter_key_rows() {
           {{"field-table", kmp::TimeOrder::FieldTable}, {"reversed", kmp::TimeOrder::Reversed}},
           "byte order of the logger's 8-byte timestamp (`field-table`: YY MM DD hh mm ss; "
           "`reversed`): Kamstrup's document shows both, see docs/logger.md"),
+      choice<M, std::optional<kmp::InfoCodes>>(
+          "model", &M::model,
+          {{"auto", std::nullopt},
+           {"multical403", kmp::InfoCodes::Multical403},
+           {"multical66c", kmp::InfoCodes::Multical66C},
+           {"unknown", kmp::InfoCodes::Unknown}},
+          "names the flags of the meter's info code (`info`, in the log, `/api/meters`, "
+          "`/metrics`, MQTT): `multical403` (MULTICAL 403 bits), `multical66c` (MULTICAL 66-C "
+          "codes), `unknown` (every set bit as bit_N), or `auto`: `multical66c` for /#n "
+          "meters, `unknown` for the rest (a KMP type number does not tell the model)",
+          "multical403"),
   };
 }
 

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/keys.hpp"
+#include "kmp/info_code.hpp"
 #include "kmp/logger.hpp"
 #include "meter/detect.hpp"
 #include "sinks/console.hpp"
@@ -51,6 +52,9 @@ struct MeterConfig {
   std::chrono::milliseconds backfill{0};
   kmp::LoggerKind logger = kmp::LoggerKind::Hourly;
   kmp::TimeOrder logger_time_order = kmp::TimeOrder::FieldTable;
+  // The table that names the flags of the meter's info code; nullopt = auto: MULTICAL 66-C for
+  // /#n meters, bits only (Unknown) for the rest (a KMP type number does not tell the model).
+  std::optional<kmp::InfoCodes> model;
   [[nodiscard]] bool simulated() const { return port.rfind("sim:", 0) == 0; }
   // The catalogue names of register_ids ("register_<id>" for uncatalogued ids).
   [[nodiscard]] std::vector<std::string> register_names() const;

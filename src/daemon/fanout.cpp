@@ -1,14 +1,21 @@
 #include "daemon/fanout.hpp"
 
-#include <set>
-
-#include <spdlog/spdlog.h>
-
 #include <malloc.h>
+#include <netdb.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <map>
+#include <set>
 
 namespace kamstrup::daemon {
+
+using Clock = std::chrono::steady_clock;
 
 struct Fanout::Worker {
   std::unique_ptr<sinks::Sink> sink;
@@ -17,12 +24,105 @@ struct Fanout::Worker {
   std::condition_variable cv;
   bool wake = false;
   bool stopping = false;
-  std::chrono::steady_clock::time_point drain_deadline{};
+  Clock::time_point drain_deadline{};
   std::deque<std::function<void(sinks::Sink&)>> events;
   SinkHealth health;
   std::set<std::string> noticed;  // config keys already logged this run
   std::set<std::string> noted;    // note() keys already logged this run
+  // The delivery thread's own state (no lock needed).
+  bool failing = false;      // the output's last delivery failed (said once)
+  bool backing_off = false;  // wait until retry_at before trying again
+  Clock::time_point retry_at{};
+  std::chrono::milliseconds backoff{0};
+  bool stop_seen = false;     // a stop request has cut a backoff short once
+  bool probing = false;       // probing the target while backing off
+  bool probe_failed = false;  // a probe failed since the last failed delivery
 };
+
+namespace {
+
+// Whether the output's target answers now (see Fanout::kProbeEvery).
+sinks::Reachability probe(const sinks::Sink& sink) {
+  const auto r = sink.reachability();
+  if (r != sinks::Reachability::Unknown) return r;
+  const auto ep = probe_endpoint(sink.probe_url());
+  if (!ep) return sinks::Reachability::Unknown;
+  return tcp_connects(*ep, Fanout::kProbeTimeout) ? sinks::Reachability::Up
+                                                  : sinks::Reachability::Down;
+}
+
+}  // namespace
+
+std::optional<Endpoint> probe_endpoint(const std::string& url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return std::nullopt;
+  std::string scheme = url.substr(0, scheme_end);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string rest = url.substr(scheme_end + 3);
+  rest = rest.substr(0, rest.find_first_of("/?#"));
+  if (const auto at = rest.rfind('@'); at != std::string::npos) rest = rest.substr(at + 1);
+  Endpoint ep;
+  std::string port;
+  if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
+    const auto close = rest.find(']');
+    if (close == std::string::npos) return std::nullopt;
+    ep.host = rest.substr(1, close - 1);
+    if (close + 1 < rest.size() && rest[close + 1] == ':') port = rest.substr(close + 2);
+  } else {
+    const auto colon = rest.find(':');
+    ep.host = rest.substr(0, colon);
+    if (colon != std::string::npos) port = rest.substr(colon + 1);
+  }
+  if (ep.host.empty()) return std::nullopt;
+  if (port.empty()) {
+    static const std::map<std::string, std::uint16_t> kDefault{
+        {"http", 80}, {"https", 443}, {"mqtt", 1883}, {"mqtts", 8883}};
+    const auto it = kDefault.find(scheme);
+    if (it == kDefault.end()) return std::nullopt;
+    ep.port = it->second;
+    return ep;
+  }
+  if (port.size() > 5 || !std::all_of(port.begin(), port.end(),
+                                      [](unsigned char c) { return std::isdigit(c) != 0; })) {
+    return std::nullopt;
+  }
+  const unsigned long n = std::stoul(port);
+  if (n == 0 || n > 65535) return std::nullopt;
+  ep.port = static_cast<std::uint16_t>(n);
+  return ep;
+}
+
+bool tcp_connects(const Endpoint& endpoint, std::chrono::milliseconds timeout) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (::getaddrinfo(endpoint.host.c_str(), std::to_string(endpoint.port).c_str(), &hints, &found) !=
+      0) {
+    return false;
+  }
+  const auto deadline = Clock::now() + timeout;
+  bool ok = false;
+  for (addrinfo* a = found; a != nullptr && !ok && Clock::now() < deadline; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    if (::connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+      ok = true;
+    } else if (errno == EINPROGRESS) {
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      pollfd p{fd, POLLOUT, 0};
+      int err = 0;
+      socklen_t len = sizeof err;
+      ok = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(left.count(), 0))) == 1 &&
+           ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0;
+    }
+    ::close(fd);
+  }
+  ::freeaddrinfo(found);
+  return ok;
+}
 
 Fanout::Fanout(store::Store& store, std::vector<std::unique_ptr<sinks::Sink>> sinks)
     : store_(store) {
@@ -143,6 +243,24 @@ std::vector<SinkHealth> Fanout::health() const {
   return out;
 }
 
+void Fanout::store_failed(const std::string& what, const std::exception& e) {
+  if (on_store_error_) {
+    on_store_error_(what, e);
+  } else {
+    spdlog::error("store: {}: {}", what, e.what());
+  }
+}
+
+// The cursor moves on in memory whatever happens; a store that cannot save it (disk full) costs
+// at most a redelivery after a restart (at least once), never a stalled output.
+void Fanout::save_cursor(Worker& w, std::int64_t seq) {
+  try {
+    store_.set_cursor(w.health.id, seq);
+  } catch (const store::StoreError& e) {
+    store_failed("cannot save the cursor of output " + w.health.id, e);
+  }
+}
+
 void Fanout::delivered(Worker& w, std::int64_t seq, std::size_t count) {
   {
     std::lock_guard lock(w.mu);
@@ -153,7 +271,7 @@ void Fanout::delivered(Worker& w, std::int64_t seq, std::size_t count) {
                                    .count();
     w.health.last_error.clear();
   }
-  store_.set_cursor(w.health.id, seq);
+  save_cursor(w, seq);
 }
 
 // Delivers `polls` (consecutive from the cursor). When the target refuses the batch
@@ -184,71 +302,104 @@ void Fanout::deliver_batch(Worker& w, const std::vector<store::Poll>& polls) {
         ++w.health.rejected;
         w.health.last_rejection = e.what();
       }
-      store_.set_cursor(w.health.id, p.seq);
+      save_cursor(w, p.seq);
     }
   }
 }
 
-void Fanout::run(Worker& w) {
-  using Clock = std::chrono::steady_clock;
-  std::chrono::milliseconds backoff{0};
-  bool failing = false;
-  bool stop_seen = false;
+// Sleeps until there is work: woken (new polls, events, stop) or, while backing off, until the
+// backoff has passed, a stop request comes (it cuts one backoff short; retries during the drain
+// keep their spacing), or a probe finds the target back.
+void Fanout::wait_for_work(Worker& w) {
+  std::unique_lock lock(w.mu);
+  if (!w.backing_off) {
+    w.cv.wait(lock, [&] { return w.wake || w.stopping; });
+    return;
+  }
+  auto cut_short = [&] { return w.stopping && !w.stop_seen; };
+  while (!cut_short() && Clock::now() < w.retry_at) {
+    const auto until = w.probing ? std::min(w.retry_at, Clock::now() + kProbeEvery) : w.retry_at;
+    if (w.cv.wait_until(lock, until, cut_short)) return;
+    if (!w.probing || Clock::now() >= w.retry_at) continue;
+    lock.unlock();
+    const auto r = probe(*w.sink);
+    lock.lock();
+    if (r == sinks::Reachability::Down) {
+      w.probe_failed = true;
+    } else if (r == sinks::Reachability::Up && w.probe_failed) {
+      spdlog::debug("output {}: its target answers again; retrying now", w.health.id);
+      return;
+    } else {
+      w.probing = false;  // no probe, or reachable yet failing: the backoff decides
+    }
+  }
+}
+
+// Delivers from the cursor until the store has no more (or the drain deadline has passed).
+bool Fanout::deliver_backlog(Worker& w) {
   for (;;) {
+    auto polls = store_.polls_after(w.health.cursor, kBatch);
+    if (polls.empty()) return true;
+    deliver_batch(w, polls);
+    std::lock_guard lock(w.mu);
+    if (w.stopping && Clock::now() > w.drain_deadline) return false;
+  }
+}
+
+void Fanout::run(Worker& w) {
+  for (;;) {
+    wait_for_work(w);
     std::deque<std::function<void(sinks::Sink&)>> events;
     bool stopping = false;
     Clock::time_point drain_deadline;
     {
-      std::unique_lock lock(w.mu);
-      // Sleep until woken, or until the backoff after a failure has passed.
-      if (backoff.count() > 0) {
-        // A stop request cuts the backoff short once; after that, retries during the drain
-        // keep their spacing instead of spinning.
-        w.cv.wait_for(lock, backoff, [&] { return w.stopping && !stop_seen; });
-      } else {
-        w.cv.wait(lock, [&] { return w.wake || w.stopping; });
-      }
+      std::lock_guard lock(w.mu);
       w.wake = false;
       events.swap(w.events);
       stopping = w.stopping;
-      stop_seen = stopping;
+      w.stop_seen = stopping;
       drain_deadline = w.drain_deadline;
     }
+    auto requeue = [&] {
+      // Events are idempotent (discovery, availability): all again rather than any skipped.
+      std::lock_guard lock(w.mu);
+      for (auto it = events.rbegin(); it != events.rend(); ++it) w.events.push_front(*it);
+    };
+    w.backing_off = false;
     try {
       for (auto& e : events) e(*w.sink);
-      for (;;) {
-        auto polls = store_.polls_after(w.health.cursor, kBatch);
-        if (polls.empty()) break;
-        deliver_batch(w, polls);
-        if (stopping && Clock::now() > drain_deadline) break;
-      }
-      if (failing) spdlog::info("output {}: delivering again", w.health.id);
-      failing = false;
-      backoff = std::chrono::milliseconds(0);
+      deliver_backlog(w);
+      if (w.failing) spdlog::info("output {}: delivering again", w.health.id);
+      w.failing = false;
+      w.backoff = std::chrono::milliseconds(0);
+    } catch (const store::StoreError& e) {
+      // The store's trouble, not the output's: counted there; try again in a second.
+      store_failed("cannot read the backlog of output " + w.health.id, e);
+      requeue();
+      w.backing_off = true;
+      w.probing = false;
+      w.retry_at = Clock::now() + std::chrono::seconds(1);
     } catch (const std::exception& e) {
       {
         std::lock_guard lock(w.mu);
         ++w.health.failures;
         w.health.last_error = e.what();
-        // Events not yet applied are lost only if they were applied partially; requeue all
-        // so discovery/availability are never skipped (they are idempotent).
-        for (auto it = events.rbegin(); it != events.rend(); ++it) w.events.push_front(*it);
       }
-      if (!failing)
+      requeue();
+      if (!w.failing)
         spdlog::warn("output {}: {} (keeping the backlog, retrying)", w.health.id, e.what());
-      failing = true;
-      backoff = backoff.count() == 0
-                    ? std::chrono::milliseconds(1000)
-                    : std::min<std::chrono::milliseconds>(backoff * 2, kMaxBackoff);
+      w.failing = true;
+      w.backoff = w.backoff.count() == 0
+                      ? std::chrono::milliseconds(1000)
+                      : std::min<std::chrono::milliseconds>(w.backoff * 2, kMaxBackoff);
+      w.backing_off = true;
+      w.probing = true;
+      w.probe_failed = false;
+      w.retry_at = Clock::now() + w.backoff;
     }
-    if (stopping && (!failing || Clock::now() >= drain_deadline)) break;
-    if (stopping && failing) {
-      // Keep trying until the drain deadline, but no longer than it.
-      backoff = std::min<std::chrono::milliseconds>(
-          backoff,
-          std::chrono::duration_cast<std::chrono::milliseconds>(drain_deadline - Clock::now()));
-      if (backoff.count() <= 0) break;
-    }
+    if (stopping && (!w.backing_off || Clock::now() >= drain_deadline)) break;
+    // Keep trying until the drain deadline, but no longer than it.
+    if (stopping) w.retry_at = std::min(w.retry_at, drain_deadline);
   }
   try {
     w.sink->close();

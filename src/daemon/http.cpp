@@ -28,7 +28,8 @@ HttpServer::HttpServer(web::ServerOptions options, Status& status, Fanout& fanou
   (void)store;  // for /api/history and /api/consumption
   web::Routes routes;
   web::add_status_pages(
-      routes, {[&status] { return status.meters(); }, [&fanout] { return fanout.health(); }});
+      routes, {[&status] { return status.meters(); }, [&fanout] { return fanout.health(); },
+               [&status] { return status.store(); }});
   const bool auth = !options.auth_user.empty();
   try {
     server_ = std::make_unique<web::Server>(std::move(options), std::move(routes));

@@ -2,6 +2,7 @@
 // and the latest values. Written by the event loop, read by the HTTP thread.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -13,6 +14,7 @@ namespace kamstrup::daemon {
 
 // The plain data lives in the web layer, which renders it without including daemon/.
 using MeterStatus = web::MeterStatus;
+using StoreHealth = web::StoreHealth;
 
 class Status {
  public:
@@ -27,9 +29,16 @@ class Status {
     return out;
   }
 
+  // Where store() gets the store's health (the daemon's StoreKeeper); set before serving.
+  void set_store_source(std::function<StoreHealth()> source) { store_source_ = std::move(source); }
+  [[nodiscard]] StoreHealth store() const {
+    return store_source_ ? store_source_() : StoreHealth{};
+  }
+
  private:
   mutable std::mutex mu_;
   std::map<std::string, MeterStatus> meters_;
+  std::function<StoreHealth()> store_source_;
 };
 
 }  // namespace kamstrup::daemon

@@ -77,6 +77,7 @@ class DomoticzSink : public Sink {
  public:
   explicit DomoticzSink(DomoticzConfig config);
   [[nodiscard]] std::string id() const override { return "domoticz"; }
+  [[nodiscard]] std::string probe_url() const override { return cfg_.url; }
   void deliver(std::span<const store::Poll> polls) override;
 
  private:

@@ -55,6 +55,7 @@ class EmoncmsSink : public Sink {
  public:
   explicit EmoncmsSink(EmoncmsConfig config);
   [[nodiscard]] std::string id() const override { return "emoncms"; }
+  [[nodiscard]] std::string probe_url() const override { return cfg_.url; }
   void deliver(std::span<const store::Poll> polls) override;
 
   // The node a meter's inputs go to.

@@ -79,6 +79,7 @@ class InfluxSink : public Sink {
   // Throws std::invalid_argument when neither a v1 database nor a v2 bucket+org is given.
   explicit InfluxSink(InfluxConfig config);
   [[nodiscard]] std::string id() const override { return "influxdb"; }
+  [[nodiscard]] std::string probe_url() const override { return cfg_.url; }
   void deliver(std::span<const store::Poll> polls) override;
   void meter_info(const MeterInfo& info) override;
 

@@ -902,6 +902,11 @@ void MqttSink::meter_info(const MeterInfo& info) {
   for (const auto& [key, message] : impl_->meter_info(info)) note(key, message);
 }
 
+Reachability MqttSink::reachability() const {
+  std::lock_guard lk(impl_->mu);
+  return impl_->state == Impl::State::Connected ? Reachability::Up : Reachability::Down;
+}
+
 void MqttSink::meter_online(const std::string& meter, bool online) {
   impl_->meter_online(meter, online);
 }

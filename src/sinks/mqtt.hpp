@@ -97,9 +97,11 @@ struct MqttConfig {
   std::chrono::milliseconds timeout{10000};
   // Reconnect backoff: the delay after a failed attempt doubles from min to max; it restarts
   // from min only after a connection that stayed up 10 s (no storm when two clients share an
-  // id and keep disconnecting each other).
+  // id and keep disconnecting each other). The short cap lets a returning broker get the
+  // backlog within a few seconds (the fan-out retries as soon as reachability() says Up); a
+  // refused connection every 2 s costs nothing.
   std::chrono::milliseconds reconnect_min{500};
-  std::chrono::milliseconds reconnect_max{30000};
+  std::chrono::milliseconds reconnect_max{2000};
   // Derived from the meters section by the config check (not keys): the meters in file order
   // (when two report one serial the first keeps the plain unique ids; the first gets
   // <base>/values in the flat format), and each meter's register display names (register ->
@@ -127,6 +129,8 @@ class MqttSink : public Sink {
   void deliver(std::span<const store::Poll> polls) override;
   void meter_info(const MeterInfo& info) override;
   void meter_online(const std::string& meter, bool online) override;
+  // Up while connected to the broker, Down otherwise (the fan-out's probe).
+  [[nodiscard]] Reachability reachability() const override;
   // Publishes "offline" to <base>/status (waits up to `timeout` for it), disconnects cleanly
   // and stops the network thread. Idempotent; deliver() afterwards throws SinkError.
   void close() override;

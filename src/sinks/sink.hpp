@@ -4,6 +4,7 @@
 // dead output never blocks another.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <span>
 #include <stdexcept>
@@ -48,6 +49,9 @@ using NoticeHandler = std::function<void(const std::string& key, const std::stri
 // meters' entity ids told apart): the fan-out logs each key once per run and counts nothing.
 using NoteHandler = NoticeHandler;
 
+// What a probe of an output's target found (Sink::reachability).
+enum class Reachability : std::uint8_t { Unknown, Down, Up };
+
 class Sink {
  public:
   virtual ~Sink() = default;
@@ -70,6 +74,15 @@ class Sink {
   virtual void meter_online(const std::string& /*meter*/, bool /*online*/) {}
   // Called once before destruction, from the delivery thread: flush and disconnect.
   virtual void close() {}
+
+  // For the fan-out's probe while this output fails: the target's URL (scheme://host[:port]...);
+  // a TCP connect to its host and port, cheap and frequent, tells when the target is back, so
+  // the backlog goes out then instead of at the end of a long backoff. "" = no probe.
+  [[nodiscard]] virtual std::string probe_url() const { return {}; }
+  // A sink that knows better than a TCP connect whether a delivery can work now says so here
+  // (MQTT: connected to the broker); Unknown = probe probe_url(). Called from the delivery
+  // thread while no deliver() runs; must not block.
+  [[nodiscard]] virtual Reachability reachability() const { return Reachability::Unknown; }
 
  protected:
   void notice(const std::string& key, const std::string& message) const {

@@ -1,13 +1,18 @@
 #include "store/store.hpp"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <mutex>
+#include <sstream>
 #include <unordered_map>
 #include <utility>
 
@@ -63,6 +68,10 @@ CREATE TABLE meter_info(
   protocol TEXT NOT NULL
 );
 )sql";
+
+// Version 3: which table names the flags of each meter's info code.
+constexpr const char* kSchemaV3 =
+    "ALTER TABLE meter_info ADD COLUMN info_codes TEXT NOT NULL DEFAULT ''";
 
 std::int64_t to_i64(std::size_t n) {
   return n > static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max())
@@ -292,7 +301,8 @@ void Db::create_or_migrate() {
                        std::to_string(version) + ", this build reads up to " +
                        std::to_string(Store::kSchemaVersion) + ")");
     }
-    // Version 1 lacks only meter_info, which readers do without (meter_info() is empty).
+    // Version 1 lacks only meter_info, which readers do without (meter_info() is empty);
+    // version 2 only its info_codes ("").
     schema = static_cast<int>(version);
     return;
   }
@@ -300,6 +310,7 @@ void Db::create_or_migrate() {
   Transaction tx(*this, true);
   std::int64_t app = pragma_int("PRAGMA application_id");
   std::int64_t version = pragma_int("PRAGMA user_version");
+  const std::int64_t found = version;
   if (app != 0 && app != kApplicationId) {
     throw StoreError(path + ": not a kamstrup history database (another application's file)");
   }
@@ -322,7 +333,13 @@ void Db::create_or_migrate() {
     exec(kSchemaV2, "cannot add the meter_info table (schema version 2)");
     version = 2;
   }
-  exec(("PRAGMA user_version=" + std::to_string(version)).c_str(), "cannot set user_version");
+  if (version == 2) {
+    exec(kSchemaV3, "cannot add meter_info.info_codes (schema version 3)");
+    version = 3;
+  }
+  // Only when it changed: an open that writes nothing also works on a full disk.
+  if (version != found)
+    exec(("PRAGMA user_version=" + std::to_string(version)).c_str(), "cannot set user_version");
   tx.commit();
   schema = static_cast<int>(version);
 }
@@ -487,18 +504,19 @@ void Store::set_meter_info(const MeterInfo& info) {
   std::lock_guard lock(impl_->mu);
   auto& d = impl_->d;
   d.require_writable("set_meter_info");
-  Use(d,
-      d.prepare("INSERT INTO meter_info(meter, model, meter_type, sw_revision, serial, protocol) "
-                "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(meter) DO UPDATE SET "
-                "model = excluded.model, meter_type = excluded.meter_type, "
-                "sw_revision = excluded.sw_revision, serial = excluded.serial, "
-                "protocol = excluded.protocol"))
+  Use(d, d.prepare("INSERT INTO meter_info(meter, model, meter_type, sw_revision, serial, "
+                   "protocol, info_codes) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                   "ON CONFLICT(meter) DO UPDATE SET "
+                   "model = excluded.model, meter_type = excluded.meter_type, "
+                   "sw_revision = excluded.sw_revision, serial = excluded.serial, "
+                   "protocol = excluded.protocol, info_codes = excluded.info_codes"))
       .bind(1, info.name)
       .bind(2, info.model)
       .bind(3, info.meter_type)
       .bind(4, info.sw_revision)
       .bind(5, info.serial)
       .bind(6, info.protocol)
+      .bind(7, info.info_codes)
       .run("cannot save meter info");
 }
 
@@ -507,13 +525,11 @@ namespace {
 std::vector<MeterInfo> read_meter_infos(Db& d, const std::string* meter) {
   std::vector<MeterInfo> out;
   if (d.schema < 2) return out;  // a version 1 file opened read-only
-  const char* all =
-      "SELECT meter, model, meter_type, sw_revision, serial, protocol FROM meter_info "
-      "ORDER BY meter";
-  const char* one =
-      "SELECT meter, model, meter_type, sw_revision, serial, protocol FROM meter_info "
-      "WHERE meter = ?1";
-  Use u(d, d.prepare(meter != nullptr ? one : all));
+  // A version 2 file opened read-only has no info_codes yet.
+  const std::string columns =
+      std::string("SELECT meter, model, meter_type, sw_revision, serial, ") +
+      (d.schema < 3 ? "protocol, ''" : "protocol, info_codes") + " FROM meter_info ";
+  Use u(d, d.prepare(columns + (meter != nullptr ? "WHERE meter = ?1" : "ORDER BY meter")));
   if (meter != nullptr) u.bind(1, *meter);
   while (u.step("cannot read meter info")) {
     MeterInfo m;
@@ -523,6 +539,7 @@ std::vector<MeterInfo> read_meter_infos(Db& d, const std::string* meter) {
     m.sw_revision = column_text(u.get(), 3);
     m.serial = column_text(u.get(), 4);
     m.protocol = column_text(u.get(), 5);
+    m.info_codes = column_text(u.get(), 6);
     out.push_back(std::move(m));
   }
   return out;
@@ -637,6 +654,99 @@ std::string Store::integrity_check() const {
   return impl_->d.pragma_text("PRAGMA integrity_check");
 }
 
+std::string Store::quick_check(int max_lines) const {
+  std::lock_guard lock(impl_->mu);
+  const std::string sql = "PRAGMA quick_check(" + std::to_string(std::max(max_lines, 1)) + ")";
+  return impl_->d.pragma_text(sql.c_str());
+}
+
+std::string Store::page_check() const {
+  std::lock_guard lock(impl_->mu);
+  auto& d = impl_->d;
+  std::vector<std::pair<std::string, std::string>> trees;  // (table, index or "")
+  {
+    Use u(d, d.prepare("SELECT type, name, tbl_name FROM sqlite_schema WHERE rootpage > 0 "
+                       "ORDER BY rootpage"));
+    while (u.step("cannot list the schema"))
+      trees.emplace_back(column_text(u.get(), 2),
+                         column_text(u.get(), 0) == "index" ? column_text(u.get(), 1) : "");
+  }
+  auto quoted = [](const std::string& name) {
+    std::string q = "\"";
+    for (char c : name) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return q + "\"";
+  };
+  for (const auto& [table, index] : trees) {
+    const std::string sql = "SELECT count(*) FROM " + quoted(table) +
+                            (index.empty() ? " NOT INDEXED" : " INDEXED BY " + quoted(index));
+    sqlite3_stmt* s = nullptr;
+    int rc = sqlite3_prepare_v2(d.db, sql.c_str(), -1, &s, nullptr);
+    if (rc == SQLITE_OK) {
+      while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      }
+    }
+    std::string err = rc == SQLITE_DONE ? "" : sqlite3_errmsg(d.db);
+    sqlite3_finalize(s);
+    if (!err.empty()) return (index.empty() ? "table " + table : "index " + index) + ": " + err;
+  }
+  return "ok";
+}
+
+std::string damage_report(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec) || std::filesystem::file_size(path, ec) == 0) return {};
+  std::string problem;
+  try {
+    // Every page of every b-tree, not quick_check: that also decodes every record and costs
+    // about 8 times as long on a year of polls (docs/performance.md); a damaged page is what
+    // stops a store from working, and `sqlite3 ... "PRAGMA integrity_check"` lists the rest.
+    const Store s(path, Store::Access::ReadOnly);
+    problem = s.page_check();
+    if (problem == "ok") return {};
+  } catch (const StoreError& e) {
+    // Damage in the header or the schema shows up when opening: SQLite's words, as they are.
+    problem = e.what();
+  }
+  std::string folded;
+  for (char c : problem) folded += c == '\n' ? std::string("; ") : std::string(1, c);
+  return path + ": the history database is damaged (SQLite: " + folded +
+         "). Nothing was changed. Stop here and look: sqlite3 " + path +
+         " \"PRAGMA integrity_check\" lists the damage; sqlite3 " + path + " .recover | sqlite3 " +
+         path + ".recovered saves what can be read into a new file, which store.path can then " +
+         "name (or move the damaged file away to start a new history)";
+}
+
+WriterLock::WriterLock(const std::string& database_path) : database_(database_path) {
+  const std::string lock = database_path + ".lock";
+  fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw StoreError(lock + ": cannot create the lock file: " + std::strerror(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(fd_);
+    fd_ = -1;
+    if (err != EWOULDBLOCK) throw StoreError(lock + ": cannot lock: " + std::strerror(err));
+    // The holder writes its PID right after locking: give it a moment.
+    std::string pid;
+    for (int i = 0; i < 20 && pid.empty(); ++i) {
+      std::ifstream in(lock);
+      std::getline(in, pid);
+      if (pid.empty()) ::usleep(10000);
+    }
+    throw StoreError("another kamstrup daemon (PID " + (pid.empty() ? "unknown" : pid) +
+                     ") holds " + lock);
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+    // The lock holds without the PID; only the refused daemon's message is poorer.
+  }
+}
+
+WriterLock::~WriterLock() {
+  // Closing releases the flock. The file stays: unlinking it would let a third process lock a
+  // new file while a second still waits on the old one.
+  if (fd_ >= 0) ::close(fd_);
+}
+
 const config::Table<StoreConfig>& store_keys() {
   using C = StoreConfig;
   using namespace config;
@@ -654,6 +764,11 @@ const config::Table<StoreConfig>& store_keys() {
                       "readings older than this are deleted hourly (`0s` keeps everything). An "
                       "output that is down longer than this loses the oldest part of its backlog",
                       "730d"),
+          integer<C>("queue", &C::queue, 1, 1000000,
+                     "polls held in memory while the store cannot be written (disk full, I/O "
+                     "error), written in order when it can again; beyond this the oldest held "
+                     "poll is dropped, logged and counted",
+                     "5000"),
       },
       [](C& c, const std::string& path, Context& ctx) {
         ctx.claim_file(c.path, join(path, "path"));

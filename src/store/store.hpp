@@ -23,6 +23,9 @@ namespace kamstrup::store {
 struct StoreConfig {
   std::string path = "kamstrup.db";
   std::chrono::milliseconds retention{std::chrono::hours(24 * 365)};  // 0 = keep forever
+  // Polls the daemon holds in memory while the store cannot be written (disk full, I/O error),
+  // written in order once it can; past this the oldest held poll is dropped (and counted).
+  std::size_t queue = 1000;
   bool operator==(const StoreConfig&) const = default;
 };
 const config::Table<StoreConfig>& store_keys();
@@ -31,6 +34,31 @@ class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
+
+// One writer per store: an exclusive flock(2) on "<database>.lock" beside the database, held for
+// the object's lifetime (the kernel releases it when the process dies, also on kill -9). The
+// file holds the holder's PID as text, for the message of the one that is refused. Readers
+// (`kamstrup history`) do not take it.
+class WriterLock {
+ public:
+  // Throws StoreError "another kamstrup daemon (PID <n>) holds <lock file>" when another
+  // process holds it, or naming the file and the system's reason when it cannot be made.
+  explicit WriterLock(const std::string& database_path);
+  ~WriterLock();
+  WriterLock(const WriterLock&) = delete;
+  WriterLock& operator=(const WriterLock&) = delete;
+  // The database path it guards.
+  [[nodiscard]] const std::string& database() const { return database_; }
+
+ private:
+  std::string database_;
+  int fd_ = -1;
+};
+
+// What a damaged database gets told at start-up: SQLite's error and what to do about it. Empty
+// when `path` does not exist yet or every page of its tables and indexes reads (page_check()).
+// Never changes the file (it is opened read-only).
+std::string damage_report(const std::string& path);
 
 // One register's value in one poll. Values stay exact decimal text until an output prints them.
 struct Value {
@@ -62,6 +90,9 @@ struct MeterInfo {
   std::string sw_revision;  // e.g. "A2"
   std::string serial;       // GetSerialNo, decimal text; "" when unknown
   std::string protocol;     // "kmp"
+  // Which table names the flags of the meter's info code (kmp::info_codes_name: "multical403",
+  // "multical66c", "unknown"); "" when not known (an identity kept by an older build).
+  std::string info_codes{};
   bool operator==(const MeterInfo&) const = default;
 };
 
@@ -89,8 +120,8 @@ class Store {
  public:
   // The schema this build writes (PRAGMA user_version). Older files are migrated on open; a
   // newer file is refused rather than misread.
-  // 1: polls, readings, cursors. 2: + meter_info.
-  static constexpr int kSchemaVersion = 2;
+  // 1: polls, readings, cursors. 2: + meter_info. 3: + meter_info.info_codes.
+  static constexpr int kSchemaVersion = 3;
 
   enum class Access {
     ReadWrite,  // the daemon: creates the file if needed
@@ -154,6 +185,13 @@ class Store {
   int schema_version() const;
   // PRAGMA integrity_check: "ok", or SQLite's list of problems.
   std::string integrity_check() const;
+  // PRAGMA quick_check: the same checks but for index contents against their tables, in about
+  // the time of reading the file once; "ok", or SQLite's list of problems (at most `max_lines`).
+  std::string quick_check(int max_lines = 10) const;
+  // Reads every page of every table and index once (a count(*) over each b-tree: SQLite checks
+  // each page's header as it loads it) without decoding a record: catches a damaged page at a
+  // fraction of quick_check's cost (docs/performance.md). "ok", or SQLite's error.
+  std::string page_check() const;
 
  private:
   struct Impl;

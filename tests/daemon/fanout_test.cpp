@@ -372,3 +372,80 @@ TEST(Fanout, MeterEventsReachEveryOutputInOrder) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Probe, EndpointsOfOutputUrls) {
+  using daemon::Endpoint;
+  using daemon::probe_endpoint;
+  EXPECT_EQ(probe_endpoint("http://127.0.0.1:8086"), (Endpoint{"127.0.0.1", 8086}));
+  EXPECT_EQ(probe_endpoint("https://user:pw@influx.example/write?db=k"),
+            (Endpoint{"influx.example", 443}));
+  EXPECT_EQ(probe_endpoint("http://emonpi.local/emoncms"), (Endpoint{"emonpi.local", 80}));
+  EXPECT_EQ(probe_endpoint("mqtt://[::1]:1884"), (Endpoint{"::1", 1884}));
+  EXPECT_EQ(probe_endpoint("mqtts://broker"), (Endpoint{"broker", 8883}));
+  EXPECT_EQ(probe_endpoint("HTTP://h:81/"), (Endpoint{"h", 81}));
+  EXPECT_FALSE(probe_endpoint(""));
+  EXPECT_FALSE(probe_endpoint("/var/log/k.jsonl"));
+  EXPECT_FALSE(probe_endpoint("ftp://h"));         // no default port we know
+  EXPECT_FALSE(probe_endpoint("http://:80"));      // no host
+  EXPECT_FALSE(probe_endpoint("http://h:99999"));  // no such port
+  EXPECT_FALSE(probe_endpoint("http://h:8o"));
+}
+
+TEST(Probe, TcpConnectSucceedsOnlyWhereSomethingListens) {
+  const int port = test::support::free_port();
+  const daemon::Endpoint ep{"127.0.0.1", static_cast<std::uint16_t>(port)};
+  EXPECT_FALSE(daemon::tcp_connects(ep, 500ms));
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 4), 0);
+  EXPECT_TRUE(daemon::tcp_connects(ep, 500ms));
+  ::close(fd);
+}
+
+// An output whose target accepts connections but fails every delivery (an HTTP 5xx) keeps its
+// backoff: the probe only shortens the wait for a target that was unreachable and came back.
+class ReachableButFailing : public RecordingSink {
+ public:
+  ReachableButFailing(std::atomic<bool>& up, int port)
+      : RecordingSink("failing", up), port_(port) {}
+  std::string probe_url() const override { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int port_;
+};
+
+TEST(Fanout, AReachableButFailingTargetKeepsItsBackoff) {
+  const int port = test::support::free_port();
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<std::uint16_t>(port));
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(fd, 64), 0);
+  store::Store st(temp_db("reachable-failing"));
+  auto p = poll(1);
+  st.insert(p);
+  std::atomic<bool> up{false};
+  auto sink = std::make_unique<ReachableButFailing>(up, port);
+  auto* s = sink.get();
+  std::vector<std::unique_ptr<sinks::Sink>> sinks;
+  sinks.push_back(std::move(sink));
+  daemon::Fanout f(st, std::move(sinks));
+  f.start();
+  // Attempts at 0, 1 s and 3 s (backoff 1 s, 2 s, then 4 s); a probe-driven retry would try
+  // every half second.
+  std::this_thread::sleep_for(4500ms);
+  EXPECT_EQ(s->attempts.load(), 3);
+  up = true;
+  f.stop(2s);
+  ::close(fd);
+}
+
+}  // namespace

@@ -11,6 +11,7 @@
 
 #include "../e2e/process.hpp"
 #include "../support/readings.hpp"
+#include "store/store.hpp"
 
 using namespace kamstrup::test;
 using namespace std::chrono_literals;
@@ -223,6 +224,11 @@ TEST(Run, AutoDetectsALegacyMeterAndStoresScaledValues) {
   const auto said = err.find("speaks MULTICAL /#n (auto-detected)");
   EXPECT_NE(said, std::string::npos) << err;
   EXPECT_EQ(err.find("speaks MULTICAL /#n", said + 1), std::string::npos) << err;
+  {  // a /#n meter's info code is read with the MULTICAL 66-C table unless `model` says otherwise
+    kamstrup::store::Store st(dir / "k.db", kamstrup::store::Store::Access::ReadOnly);
+    ASSERT_TRUE(st.meter_info("old").has_value());
+    EXPECT_EQ(st.meter_info("old")->info_codes, "multical66c");
+  }
 
   // Restarted on the same history: the protocol kept in the store's meter info is asked first
   // and answers, so the one probe made is `/#1` (no silent KMP or IEC probes before it).
@@ -233,6 +239,43 @@ TEST(Run, AutoDetectsALegacyMeterAndStoresScaledValues) {
   EXPECT_NE(again.out().find("\"heat_energy\""), std::string::npos) << again.err();
   EXPECT_NE(again.err().find("speaks MULTICAL /#n (as in the last run)"), std::string::npos)
       << again.err();
+}
+
+}  // namespace
+
+namespace {
+
+// A configured register the meter does not have (the simulated MULTICAL 403 has no volume2) is
+// said once per meter, not at every poll and not never; the registers it has keep coming.
+TEST(Run, AConfiguredRegisterTheMeterLacksIsLoggedOnce) {
+  TempDir dir;
+  const std::string config = dir / "k.yaml";
+  std::ofstream(config) << "meters:\n  - name: heat\n    port: sim:multical403\n    interval: 1s\n"
+                        << "    registers: [heat_energy, volume2, info]\n    model: multical403\n"
+                        << "store:\n  path: " << (dir / "k.db") << "\nconsole:\n  format: json\n";
+  Background daemon({kBin, "run", "--config", config}, dir / "run");
+  auto polls = [&] {
+    std::size_t n = 0;
+    const std::string out = daemon.out();
+    for (auto at = out.find("\"heat_energy\""); at != std::string::npos;
+         at = out.find("\"heat_energy\"", at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  for (int i = 0; i < 800 && polls() < 3; ++i) std::this_thread::sleep_for(25ms);
+  EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
+  ASSERT_GE(polls(), 3U) << daemon.err();
+  const std::string err = daemon.err();
+  const std::string said = "meter heat: the meter does not have volume2";
+  const auto at = err.find(said);
+  EXPECT_NE(at, std::string::npos) << err;
+  EXPECT_EQ(err.find(said, at + 1), std::string::npos) << "said more than once:\n" << err;
+  EXPECT_EQ(daemon.out().find("\"volume2\""), std::string::npos) << "never a value for it";
+  // The meter's identity keeps the table that names its info code's flags (`model`).
+  kamstrup::store::Store st(dir / "k.db", kamstrup::store::Store::Access::ReadOnly);
+  ASSERT_TRUE(st.meter_info("heat").has_value());
+  EXPECT_EQ(st.meter_info("heat")->info_codes, "multical403");
 }
 
 }  // namespace

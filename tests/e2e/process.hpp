@@ -216,6 +216,8 @@ class Background {
     reap(0);
   }
   [[nodiscard]] bool running() { return pid_ > 0 && !reap(WNOHANG); }
+  // The process id while it runs (-1 once reaped).
+  [[nodiscard]] pid_t pid() const { return pid_; }
   [[nodiscard]] std::string out() const { return slurp(out_path_); }
   [[nodiscard]] std::string err() const { return slurp(err_path_); }
 

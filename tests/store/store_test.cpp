@@ -8,6 +8,8 @@
 #include <fstream>
 #include <string>
 #include <thread>
+
+#include <unistd.h>
 #include <vector>
 
 #include "store/store.hpp"
@@ -449,8 +451,8 @@ TEST(Store, SchemaIsVersionedAndInWalMode) {
 
 TEST(Store, MeterInfoIsKeptReplacedAndReadBackAfterReopening) {
   TempDir dir;
-  MeterInfo heat{"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp"};
-  MeterInfo cool{"cool", "", "0x0602", "B1", "", "kmp"};
+  MeterInfo heat{"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp", "multical403"};
+  MeterInfo cool{"cool", "", "0x0602", "B1", "", "kmp", "unknown"};
   {
     Store s(dir / "k.db");
     EXPECT_FALSE(s.meter_info("heat").has_value());
@@ -492,7 +494,7 @@ TEST(Store, AVersion1FileIsReadAsItIsAndMigratedByAWriter) {
     EXPECT_TRUE(ro.meter_infos().empty());
   }
   Store s(dir / "k.db");
-  EXPECT_EQ(s.schema_version(), 2);
+  EXPECT_EQ(s.schema_version(), Store::kSchemaVersion);
   EXPECT_EQ(s.cursor("mqtt"), seq);
   EXPECT_EQ(s.polls_after(0, 10).size(), 1U);
   s.set_meter_info({"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp"});
@@ -609,4 +611,138 @@ TEST(Store, ReadOnlyOpensAfterTheWriterClosed) {
 }
 
 }  // namespace
+
+namespace {
+
+using test::make_poll;
+using test::RawDb;
+using test::TempDir;
+
+// A version 2 file (meter_info without info_codes) is read as it is, and a writer adds the
+// column: identities kept by the older build read back with info_codes "".
+TEST(Store, AVersion2FileGetsInfoCodes) {
+  TempDir dir;
+  {
+    Store s(dir / "k.db");
+    s.set_meter_info({"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp", "multical403"});
+  }
+  {  // what a build of schema version 2 left behind
+    RawDb raw(dir / "k.db");
+    raw.exec("ALTER TABLE meter_info DROP COLUMN info_codes");
+    raw.exec("PRAGMA user_version = 2");
+  }
+  {
+    Store ro(dir / "k.db", Store::Access::ReadOnly);
+    EXPECT_EQ(ro.schema_version(), 2);
+    ASSERT_TRUE(ro.meter_info("heat").has_value());
+    EXPECT_EQ(ro.meter_info("heat")->serial, "6543210");
+    EXPECT_EQ(ro.meter_info("heat")->info_codes, "");
+  }
+  Store s(dir / "k.db");
+  EXPECT_EQ(s.schema_version(), 3);
+  EXPECT_EQ(s.meter_info("heat")->info_codes, "");
+  s.set_meter_info({"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp", "multical66c"});
+  EXPECT_EQ(s.meter_info("heat")->info_codes, "multical66c");
+  EXPECT_EQ(s.integrity_check(), "ok");
+}
+
+TEST(WriterLock, OneHolderAtATimeNamedByItsPid) {
+  TempDir dir;
+  const std::string db = dir / "k.db";
+  {
+    WriterLock first(db);
+    EXPECT_EQ(first.database(), db);
+    try {
+      WriterLock second(db);
+      ADD_FAILURE() << "a second lock on the same store";
+    } catch (const StoreError& e) {
+      EXPECT_EQ(std::string(e.what()), "another kamstrup daemon (PID " +
+                                           std::to_string(::getpid()) + ") holds " + db + ".lock");
+    }
+    // Another store is another lock.
+    WriterLock other(dir / "other.db");
+  }
+  WriterLock again(db);  // released with its holder
+  std::ifstream in(db + ".lock");
+  std::string pid;
+  std::getline(in, pid);
+  EXPECT_EQ(pid, std::to_string(::getpid()));
+}
+
+TEST(WriterLock, ALockFileThatCannotBeMadeSaysWhy) {
+  TempDir dir;
+  try {
+    WriterLock lock(dir / "missing/k.db");
+    ADD_FAILURE() << "locked in a missing directory";
+  } catch (const StoreError& e) {
+    EXPECT_NE(std::string(e.what()).find("missing/k.db.lock: cannot create the lock file: "),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// Garbage over a page in the middle of a real history: quick_check finds it, and start-up gets
+// SQLite's words and what to do; the file is not touched.
+TEST(Store, DamageReportNamesSqlitesFindingAndTheWayOut) {
+  TempDir dir;
+  const std::string db = dir / "k.db";
+  EXPECT_EQ(damage_report(db), "");  // not there yet: nothing to check
+  {
+    Store s(db);
+    std::vector<Poll> polls;
+    for (int i = 0; i < 2000; ++i) polls.push_back(make_poll("heat", 1000 + i, i));
+    s.insert_all(polls);
+    EXPECT_EQ(s.quick_check(), "ok");
+    EXPECT_EQ(s.page_check(), "ok");
+  }
+  EXPECT_EQ(damage_report(db), "");
+  const auto size = std::filesystem::file_size(db);
+  ASSERT_GE(size / 4096, 20U);
+  {
+    std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(size / 4096 / 2 * 4096));
+    const std::string garbage(4096, '\x5a');
+    f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+  }
+  const auto report = damage_report(db);
+  EXPECT_EQ(report.rfind(db + ": the history database is damaged (SQLite: ", 0), 0U) << report;
+  EXPECT_NE(report.find("database disk image is malformed"), std::string::npos) << report;
+  EXPECT_NE(report.find("PRAGMA integrity_check"), std::string::npos) << report;
+  EXPECT_NE(report.find(".recover"), std::string::npos) << report;
+  EXPECT_EQ(report.find('\n'), std::string::npos) << "one line for the log";
+  Store ro(db, Store::Access::ReadOnly);
+  EXPECT_NE(ro.quick_check(), "ok");
+  EXPECT_NE(ro.page_check(), "ok");
+}
+
+// The cheap check finds garbage wherever it lands: every tenth page of a real history, each in
+// a copy of its own (page 1 is the header, which opening checks).
+TEST(Store, PageCheckFindsAGarbagePageAnywhere) {
+  TempDir dir;
+  const std::string clean = dir / "clean.db";
+  {
+    Store s(clean);
+    std::vector<Poll> polls;
+    for (int i = 0; i < 3000; ++i) polls.push_back(make_poll(i % 2 == 0 ? "a" : "b", 1000 + i, i));
+    s.insert_all(polls);
+    s.set_cursor("mqtt", 10);
+  }
+  const auto pages = std::filesystem::file_size(clean) / 4096;
+  ASSERT_GE(pages, 20U);
+  for (std::uintmax_t page = 1; page < pages; page += pages / 10) {
+    SCOPED_TRACE("garbage over page " + std::to_string(page + 1) + " of " + std::to_string(pages));
+    const std::string db = dir / ("damaged" + std::to_string(page) + ".db");
+    std::filesystem::copy_file(clean, db);
+    {
+      std::fstream f(db, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(page * 4096));
+      const std::string garbage(4096, '\x5a');
+      f.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+    EXPECT_NE(damage_report(db), "");
+  }
+}
+
+}  // namespace
+
 }  // namespace kamstrup::store

@@ -181,7 +181,8 @@ Routes pages() {
   Routes routes;
   kamstrup::web::add_status_pages(routes,
                                   {[m] { return std::vector<kamstrup::web::MeterStatus>{m}; },
-                                   [] { return std::vector<kamstrup::web::SinkHealth>{}; }});
+                                   [] { return std::vector<kamstrup::web::SinkHealth>{}; },
+                                   {}});
   return routes;
 }
 
