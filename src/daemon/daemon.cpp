@@ -488,11 +488,18 @@ int run(Config config, const RunOptions& options) {
                  config.store.path, config.source);
     std::unique_ptr<store::Store> st;
     try {
-      st = std::make_unique<store::Store>(config.store.path);
+      st = std::make_unique<store::Store>(config.store);
     } catch (const store::StoreError& e) {
       spdlog::error("{}", e.what());
       return 1;
     }
+    for (const auto& note : st->open_notes()) spdlog::info("store: {}", note.text);
+    st->subscribe({{}, [](const store::CounterReset& r) {
+                     spdlog::warn(
+                         "meter {}: {} went down from {} to {} (meter replaced or reset?): "
+                         "counted as no consumption (docs/history.md)",
+                         r.meter, r.register_name, r.before, r.after);
+                   }});
     std::vector<std::unique_ptr<EmbeddedSimulator>> sims;
     std::vector<MeterRuntime> meters;
     for (const auto& mc : config.meters) {
