@@ -1520,6 +1520,14 @@ RollupSeries Store::rollups(const RollupQuery& q) const {
   return out;
 }
 
+bool complete(const RollupRow& row, bool cumulative, std::int64_t now_ms) {
+  const std::int64_t tol = std::min<std::int64_t>((row.end_ms - row.start_ms) / 4, 3'600'000);
+  if (row.end_ms > now_ms || row.count == 0) return false;
+  if (cumulative && !row.baseline) return false;
+  if (row.first_ms < row.start_ms - tol || row.first_ms > row.start_ms + tol) return false;
+  return row.last_ms >= row.end_ms - tol;
+}
+
 std::optional<bool> Store::cumulative(const std::string& meter,
                                       const std::string& register_name) const {
   std::lock_guard lock(impl_->mu);

@@ -108,6 +108,12 @@ struct RollupRow {
   bool baseline = false;                 // counters: `first` is a reading from before the bucket
 };
 
+// Whether a bucket's numbers are final (docs/history.md): it is over at now_ms and a reading lies
+// within min(bucket length / 4, 1 h) before each edge (counters: the reading `first` comes from
+// before the start, the last one before the end; gauges: the first and last readings from the
+// edges). Buckets of a gap's edges, the first bucket of a series and the current one are not.
+bool complete(const RollupRow& row, bool cumulative, std::int64_t now_ms);
+
 struct RollupQuery {
   std::string meter;
   std::string register_name;
