@@ -16,6 +16,7 @@
 #include "kmp/catalogue.hpp"
 #include "meter/report.hpp"
 #include "store/store.hpp"
+#include "store/zone.hpp"
 #include "text/time.hpp"
 
 namespace kamstrup::cli {
@@ -158,7 +159,56 @@ void print_json(const std::vector<store::HistoryRow>& rows) {
   std::cout << out;
 }
 
+// `--consumption`: the table of /api/consumption (docs/api.md), local bucket edges with their
+// UTC offset, exact decimals.
+void print_consumption(const store::Store& db, const std::string& meter, const std::string& reg,
+                       const std::string& period, std::int64_t from, std::int64_t to, bool csv) {
+  const store::Step step = period == "year"    ? store::Step::Year
+                           : period == "month" ? store::Step::Month
+                                               : store::Step::Day;
+  const auto cum = db.cumulative(meter, reg);
+  if (!cum) throw ExitCode(kExitUsage, "no rollups of " + reg + " of meter " + meter);
+  if (!*cum)
+    throw ExitCode(kExitUsage, reg +
+                                   " is not a cumulative register (energy, volume, hour "
+                                   "counter): it has no consumption");
+  store::RollupSeries rs;
+  try {
+    rs = db.rollups({meter, reg, step, from, to});
+  } catch (const store::StoreError& e) {
+    throw ExitCode(kExitUsage, e.what());
+  }
+  const store::Zone zone(db.timezone());
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  if (csv) {
+    std::string out = "start,end,consumption,complete,resets\n";
+    for (const auto& b : rs.rows) {
+      out += zone.local_text(b.start_ms) + "," + zone.local_text(b.end_ms) + "," + b.consumption +
+             "," + (store::complete(b, true, now) ? "true" : "false") + "," +
+             std::to_string(b.resets) + "\n";
+    }
+    std::cout << out;
+    return;
+  }
+  std::size_t wc = 11;
+  for (const auto& b : rs.rows) wc = std::max(wc, width(b.consumption));
+  std::string out = "# " + meter + " " + reg + " (" + rs.unit + ") per local " + period + ", " +
+                    db.timezone() + "\n";
+  out += pad("start", 25) + "  " + pad("end", 25) + "  " + lpad("consumption", wc) +
+         "  complete  resets\n";
+  for (const auto& b : rs.rows) {
+    out += pad(zone.local_text(b.start_ms), 25) + "  " + pad(zone.local_text(b.end_ms), 25) + "  " +
+           lpad(b.consumption, wc) + "  " + pad(store::complete(b, true, now) ? "yes" : "no", 8) +
+           "  " + std::to_string(b.resets) + "\n";
+  }
+  std::cout << out;
+}
+
 struct HistoryOptions {
+  std::string consumption;  // day | month | year
+  std::string backup;       // a file to copy the store to
   std::string db = "kamstrup.db";
   std::string config;
   std::string meter;
@@ -202,7 +252,9 @@ void resolve_stored_name(store::HistoryQuery& q, const store::Store& db, const s
 void add_history_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "history",
-      "Show the readings the daemon stored, oldest first. Times are UTC. Exit: 0 ok (also when "
+      "Show the readings the daemon stored, oldest first (times UTC), the consumption per local "
+      "day, "
+      "month or year (--consumption), or copy the store (--backup). Exit: 0 ok (also when "
       "nothing matches), 2 usage error or no usable database.");
   auto o = std::make_shared<HistoryOptions>();
   auto* db_opt =
@@ -222,8 +274,20 @@ void add_history_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   auto* csv =
       cmd->add_flag("--csv", o->csv, "Print CSV: time,meter,register,id,value,unit,text,source");
-  cmd->add_flag("--json", o->json, "Print one JSON array; values are exact JSON numbers")
-      ->excludes(csv);
+  auto* json =
+      cmd->add_flag("--json", o->json, "Print one JSON array; values are exact JSON numbers")
+          ->excludes(csv);
+  cmd->add_option("--consumption", o->consumption,
+                  "Print the consumption of a cumulative register (--register, default "
+                  "heat_energy) of --meter per local day, month or year (the time zone of the "
+                  "store), exact; as /api/consumption (docs/api.md)")
+      ->check(CLI::IsMember({"day", "month", "year"}))
+      ->excludes(json);
+  cmd->add_option("--backup", o->backup,
+                  "Copy the whole history to FILE (a new file) while the daemon keeps running "
+                  "(SQLite's online backup)")
+      ->excludes(csv)
+      ->excludes(json);
   cmd->callback([o] {
     if (!o->config.empty()) {
       try {
@@ -231,6 +295,48 @@ void add_history_command(CLI::App& app) {
       } catch (const daemon::ConfigError& e) {
         throw ExitCode(kExitUsage, e.what());
       }
+    }
+    if (!o->backup.empty()) {
+      std::error_code ec;
+      if (!std::filesystem::exists(o->db, ec))
+        throw ExitCode(kExitUsage, "no history at " + o->db + " (the daemon creates it; see --db)");
+      try {
+        store::Store db(o->db, store::Store::Access::ReadOnly);
+        db.backup(o->backup);
+      } catch (const store::StoreError& e) {
+        throw ExitCode(kExitUsage, e.what());
+      }
+      std::cerr << "copied " << o->db << " to " << o->backup << " ("
+                << std::filesystem::file_size(o->backup, ec) << " bytes)\n";
+      return;
+    }
+    if (!o->consumption.empty()) {
+      const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+      const std::int64_t back = o->consumption == "day"     ? 31LL * 86'400'000
+                                : o->consumption == "month" ? 366LL * 86'400'000
+                                                            : 100LL * 366 * 86'400'000;
+      const std::int64_t to = o->to.empty() ? now : parse_time("--to", o->to);
+      const std::int64_t from = o->from.empty() ? to - back : parse_time("--from", o->from);
+      if (from >= to) throw ExitCode(kExitUsage, "--from is not before --to");
+      std::error_code ec;
+      if (!std::filesystem::exists(o->db, ec))
+        throw ExitCode(kExitUsage, "no history at " + o->db + " (the daemon creates it; see --db)");
+      try {
+        store::Store db(o->db, store::Store::Access::ReadOnly);
+        std::string meter = o->meter;
+        if (meter.empty()) {
+          const auto ms = db.meters();
+          if (ms.size() != 1) throw ExitCode(kExitUsage, "--consumption needs --meter");
+          meter = ms.front();
+        }
+        print_consumption(db, meter, o->reg.empty() ? "heat_energy" : o->reg, o->consumption, from,
+                          to, o->csv);
+      } catch (const store::StoreError& e) {
+        throw ExitCode(kExitUsage, e.what());
+      }
+      return;
     }
     store::HistoryQuery q;
     if (!o->meter.empty()) q.meter = o->meter;
