@@ -1586,6 +1586,13 @@ void Store::backup(const std::string& dest) const {
   }
 }
 
+namespace {
+config::Key<StoreConfig> with_default(config::Key<StoreConfig> k, std::string doc) {
+  k.meta.default_doc = std::move(doc);
+  return k;
+}
+}  // namespace
+
 const config::Table<StoreConfig>& store_keys() {
   using C = StoreConfig;
   using namespace config;
@@ -1597,16 +1604,18 @@ const config::Table<StoreConfig>& store_keys() {
           file_path<C>("path", &C::path, PathRule::FileInExistingDir,
                        "the database file; its directory must exist",
                        "/var/lib/kamstrup/kamstrup.db"),
-          str<C>("timezone", &C::timezone,
-                 "the IANA time zone of the rollups' local days and months (docs/history.md); "
-                 "empty: the system's zone. Changing it rebuilds the days and months from the "
-                 "hourly rollups",
-                 "Europe/Copenhagen",
-                 [](const std::string& v, const std::string& path) {
-                   if (!v.empty() && !Zone::exists(v))
-                     fail(path, "unknown time zone '" + v +
-                                    "' (a name from the tz database, e.g. Europe/Copenhagen)");
-                 }),
+          with_default(
+              str<C>("timezone", &C::timezone,
+                     "the IANA time zone of the rollups' local days and months (docs/history.md); "
+                     "empty: the system's zone. Changing it rebuilds the days and months from the "
+                     "hourly rollups",
+                     "Europe/Copenhagen",
+                     [](const std::string& v, const std::string& path) {
+                       if (!v.empty() && !Zone::exists(v))
+                         fail(path, "unknown time zone '" + v +
+                                        "' (a name from the tz database, e.g. Europe/Copenhagen)");
+                     }),
+              "the system's zone"),
           duration<C>("retention", &C::retention,
                       {std::chrono::hours(1), std::chrono::hours(24 * 365 * 100),
                        std::chrono::seconds(1), true},
