@@ -16,6 +16,8 @@
 #include "kmp/catalogue.hpp"
 #include "meter/report.hpp"
 #include "store/store.hpp"
+#include "store/zone.hpp"
+#include "text/time.hpp"
 
 namespace kamstrup::cli {
 
@@ -27,65 +29,6 @@ constexpr const char* kTimeForms =
 
 bool all_digits(std::string_view s) {
   return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
-}
-
-std::optional<int> number(std::string_view s) {
-  int v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-// Milliseconds since the epoch of a UTC calendar date, or nullopt for 2026-02-30 and the like.
-std::optional<std::int64_t> date_ms(std::string_view s) {
-  if (s.size() != 10 || s[4] != '-' || s[7] != '-' || !all_digits(s.substr(0, 4)) ||
-      !all_digits(s.substr(5, 2)) || !all_digits(s.substr(8, 2))) {
-    return std::nullopt;
-  }
-  using namespace std::chrono;
-  const year_month_day ymd{year{*number(s.substr(0, 4))},
-                           month{static_cast<unsigned>(*number(s.substr(5, 2)))},
-                           day{static_cast<unsigned>(*number(s.substr(8, 2)))}};
-  if (!ymd.ok()) return std::nullopt;
-  return duration_cast<milliseconds>(sys_days{ymd}.time_since_epoch()).count();
-}
-
-// RFC 3339: date, 'T' (or a space), hh:mm:ss, optional fraction (to the millisecond), then 'Z'
-// or a ±hh:mm offset.
-std::optional<std::int64_t> rfc3339_ms(std::string_view s) {
-  if (s.size() < 20) return std::nullopt;
-  auto day = date_ms(s.substr(0, 10));
-  const char sep = s[10];
-  if (!day || (sep != 'T' && sep != 't' && sep != ' ')) return std::nullopt;
-  std::string_view t = s.substr(11);
-  if (t.size() < 9 || t[2] != ':' || t[5] != ':' || !all_digits(t.substr(0, 2)) ||
-      !all_digits(t.substr(3, 2)) || !all_digits(t.substr(6, 2))) {
-    return std::nullopt;
-  }
-  const int hh = *number(t.substr(0, 2)), mm = *number(t.substr(3, 2)),
-            ss = *number(t.substr(6, 2));
-  if (hh > 23 || mm > 59 || ss > 60) return std::nullopt;  // 60: a leap second
-  t.remove_prefix(8);
-  std::int64_t frac_ms = 0;
-  if (!t.empty() && t[0] == '.') {
-    std::size_t n = 1;
-    while (n < t.size() && t[n] >= '0' && t[n] <= '9') ++n;
-    if (n == 1) return std::nullopt;
-    // Stored times have millisecond resolution; finer digits are truncated.
-    for (std::size_t i = 1; i < 4; ++i) frac_ms = frac_ms * 10 + (i < n ? t[i] - '0' : 0);
-    t.remove_prefix(n);
-  }
-  std::int64_t offset_min = 0;
-  if (t == "Z" || t == "z") {
-  } else if (t.size() == 6 && (t[0] == '+' || t[0] == '-') && t[3] == ':' &&
-             all_digits(t.substr(1, 2)) && all_digits(t.substr(4, 2))) {
-    const int oh = *number(t.substr(1, 2)), om = *number(t.substr(4, 2));
-    if (oh > 23 || om > 59) return std::nullopt;
-    offset_min = (t[0] == '+' ? 1 : -1) * (oh * 60 + om);
-  } else {
-    return std::nullopt;
-  }
-  return *day + ((hh * 60 + mm - offset_min) * 60 + ss) * 1000 + frac_ms;
 }
 
 // "-15m", "-24h", "-7d", "-30s", "-2w": that long before now.
@@ -123,9 +66,9 @@ std::int64_t parse_time(const std::string& option, const std::string& text) {
   const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count();
-  std::optional<std::int64_t> ms = text.size() == 10 ? date_ms(text) : std::nullopt;
+  std::optional<std::int64_t> ms = text.size() == 10 ? text::date_ms(text) : std::nullopt;
   if (!ms) ms = relative_ms(text, now_ms);
-  if (!ms) ms = rfc3339_ms(text);
+  if (!ms) ms = text::rfc3339_ms(text);
   if (!ms) throw ExitCode(kExitUsage, option + ": invalid time '" + text + "': " + kTimeForms);
   return *ms;
 }
@@ -133,23 +76,7 @@ std::int64_t parse_time(const std::string& option, const std::string& text) {
 // "2026-11-23T14:00:05Z", with ".123" before the Z when the milliseconds are not zero and
 // `exact` (CSV and JSON keep them; the table is for people).
 std::string format_time(std::int64_t time_ms, bool exact) {
-  using namespace std::chrono;
-  const sys_time<milliseconds> tp{milliseconds{time_ms}};
-  const auto day = floor<days>(tp);
-  const year_month_day ymd{day};
-  const hh_mm_ss hms{floor<milliseconds>(tp - day)};
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d", static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()));
-  std::string out = buf;
-  const auto ms = hms.subseconds().count();
-  if (exact && ms != 0) {
-    std::snprintf(buf, sizeof buf, ".%03d", static_cast<int>(ms));
-    out += buf;
-  }
-  return out + "Z";
+  return text::utc_text(time_ms, exact);
 }
 
 std::string json_value(const std::string& v) {
@@ -232,7 +159,56 @@ void print_json(const std::vector<store::HistoryRow>& rows) {
   std::cout << out;
 }
 
+// `--consumption`: the table of /api/consumption (docs/api.md), local bucket edges with their
+// UTC offset, exact decimals.
+void print_consumption(const store::Store& db, const std::string& meter, const std::string& reg,
+                       const std::string& period, std::int64_t from, std::int64_t to, bool csv) {
+  const store::Step step = period == "year"    ? store::Step::Year
+                           : period == "month" ? store::Step::Month
+                                               : store::Step::Day;
+  const auto cum = db.cumulative(meter, reg);
+  if (!cum) throw ExitCode(kExitUsage, "no rollups of " + reg + " of meter " + meter);
+  if (!*cum)
+    throw ExitCode(kExitUsage, reg +
+                                   " is not a cumulative register (energy, volume, hour "
+                                   "counter): it has no consumption");
+  store::RollupSeries rs;
+  try {
+    rs = db.rollups({meter, reg, step, from, to});
+  } catch (const store::StoreError& e) {
+    throw ExitCode(kExitUsage, e.what());
+  }
+  const store::Zone zone(db.timezone());
+  const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                               std::chrono::system_clock::now().time_since_epoch())
+                               .count();
+  if (csv) {
+    std::string out = "start,end,consumption,complete,resets\n";
+    for (const auto& b : rs.rows) {
+      out += zone.local_text(b.start_ms) + "," + zone.local_text(b.end_ms) + "," + b.consumption +
+             "," + (store::complete(b, true, now) ? "true" : "false") + "," +
+             std::to_string(b.resets) + "\n";
+    }
+    std::cout << out;
+    return;
+  }
+  std::size_t wc = 11;
+  for (const auto& b : rs.rows) wc = std::max(wc, width(b.consumption));
+  std::string out = "# " + meter + " " + reg + " (" + rs.unit + ") per local " + period + ", " +
+                    db.timezone() + "\n";
+  out += pad("start", 25) + "  " + pad("end", 25) + "  " + lpad("consumption", wc) +
+         "  complete  resets\n";
+  for (const auto& b : rs.rows) {
+    out += pad(zone.local_text(b.start_ms), 25) + "  " + pad(zone.local_text(b.end_ms), 25) + "  " +
+           lpad(b.consumption, wc) + "  " + pad(store::complete(b, true, now) ? "yes" : "no", 8) +
+           "  " + std::to_string(b.resets) + "\n";
+  }
+  std::cout << out;
+}
+
 struct HistoryOptions {
+  std::string consumption;  // day | month | year
+  std::string backup;       // a file to copy the store to
   std::string db = "kamstrup.db";
   std::string config;
   std::string meter;
@@ -276,7 +252,9 @@ void resolve_stored_name(store::HistoryQuery& q, const store::Store& db, const s
 void add_history_command(CLI::App& app) {
   auto* cmd = app.add_subcommand(
       "history",
-      "Show the readings the daemon stored, oldest first. Times are UTC. Exit: 0 ok (also when "
+      "Show the readings the daemon stored, oldest first (times UTC), the consumption per local "
+      "day, "
+      "month or year (--consumption), or copy the store (--backup). Exit: 0 ok (also when "
       "nothing matches), 2 usage error or no usable database.");
   auto o = std::make_shared<HistoryOptions>();
   auto* db_opt =
@@ -296,8 +274,20 @@ void add_history_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   auto* csv =
       cmd->add_flag("--csv", o->csv, "Print CSV: time,meter,register,id,value,unit,text,source");
-  cmd->add_flag("--json", o->json, "Print one JSON array; values are exact JSON numbers")
-      ->excludes(csv);
+  auto* json =
+      cmd->add_flag("--json", o->json, "Print one JSON array; values are exact JSON numbers")
+          ->excludes(csv);
+  cmd->add_option("--consumption", o->consumption,
+                  "Print the consumption of a cumulative register (--register, default "
+                  "heat_energy) of --meter per local day, month or year (the time zone of the "
+                  "store), exact; as /api/consumption (docs/api.md)")
+      ->check(CLI::IsMember({"day", "month", "year"}))
+      ->excludes(json);
+  cmd->add_option("--backup", o->backup,
+                  "Copy the whole history to FILE (a new file) while the daemon keeps running "
+                  "(SQLite's online backup)")
+      ->excludes(csv)
+      ->excludes(json);
   cmd->callback([o] {
     if (!o->config.empty()) {
       try {
@@ -305,6 +295,48 @@ void add_history_command(CLI::App& app) {
       } catch (const daemon::ConfigError& e) {
         throw ExitCode(kExitUsage, e.what());
       }
+    }
+    if (!o->backup.empty()) {
+      std::error_code ec;
+      if (!std::filesystem::exists(o->db, ec))
+        throw ExitCode(kExitUsage, "no history at " + o->db + " (the daemon creates it; see --db)");
+      try {
+        store::Store db(o->db, store::Store::Access::ReadOnly);
+        db.backup(o->backup);
+      } catch (const store::StoreError& e) {
+        throw ExitCode(kExitUsage, e.what());
+      }
+      std::cerr << "copied " << o->db << " to " << o->backup << " ("
+                << std::filesystem::file_size(o->backup, ec) << " bytes)\n";
+      return;
+    }
+    if (!o->consumption.empty()) {
+      const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+      const std::int64_t back = o->consumption == "day"     ? 31LL * 86'400'000
+                                : o->consumption == "month" ? 366LL * 86'400'000
+                                                            : 100LL * 366 * 86'400'000;
+      const std::int64_t to = o->to.empty() ? now : parse_time("--to", o->to);
+      const std::int64_t from = o->from.empty() ? to - back : parse_time("--from", o->from);
+      if (from >= to) throw ExitCode(kExitUsage, "--from is not before --to");
+      std::error_code ec;
+      if (!std::filesystem::exists(o->db, ec))
+        throw ExitCode(kExitUsage, "no history at " + o->db + " (the daemon creates it; see --db)");
+      try {
+        store::Store db(o->db, store::Store::Access::ReadOnly);
+        std::string meter = o->meter;
+        if (meter.empty()) {
+          const auto ms = db.meters();
+          if (ms.size() != 1) throw ExitCode(kExitUsage, "--consumption needs --meter");
+          meter = ms.front();
+        }
+        print_consumption(db, meter, o->reg.empty() ? "heat_energy" : o->reg, o->consumption, from,
+                          to, o->csv);
+      } catch (const store::StoreError& e) {
+        throw ExitCode(kExitUsage, e.what());
+      }
+      return;
     }
     store::HistoryQuery q;
     if (!o->meter.empty()) q.meter = o->meter;

@@ -184,7 +184,8 @@ class Daemon {
   // and, on a full disk, may not work at all (SQLite needs room for its -shm file).
   bool open_store(Generation& g) {
     const std::string& path = config_.store.path;
-    if (!store_ || store_->path() != path) {
+    // A new time zone reopens too: opening is where the days and months are rebuilt.
+    if (!store_ || store_->path() != path || opened_zone_ != config_.store.timezone) {
       store_.reset();
       // A damaged page would otherwise surface one failed write at a time, for ever.
       if (auto damage = store::damage_report(path); !damage.empty()) {
@@ -192,11 +193,19 @@ class Daemon {
         return false;
       }
       try {
-        store_ = std::make_unique<store::Store>(path);
+        store_ = std::make_unique<store::Store>(config_.store);
       } catch (const store::StoreError& e) {
         spdlog::error("{}", e.what());
         return false;
       }
+      opened_zone_ = config_.store.timezone;
+      for (const auto& note : store_->open_notes()) spdlog::info("store: {}", note.text);
+      store_->subscribe({{}, [](const store::CounterReset& r) {
+                           spdlog::warn(
+                               "meter {}: {} went down from {} to {} (meter replaced or reset?): "
+                               "counted as no consumption (docs/history.md)",
+                               r.meter, r.register_name, r.before, r.after);
+                         }});
     }
     g.store = store_.get();
     g.keeper = std::make_unique<StoreKeeper>(*g.store, config_.store.queue);
@@ -271,6 +280,7 @@ class Daemon {
   RunOptions options_;
   std::unique_ptr<store::WriterLock> lock_;
   std::unique_ptr<store::Store> store_;           // declared after the locks: closed before they go
+  std::string opened_zone_;                       // store.timezone the store was opened with
   Poller* poller_ = nullptr;                      // the running generation's, while its loops run
   std::optional<Config> next_;                    // the configuration a reload switches to
   std::unique_ptr<store::WriterLock> next_lock_;  // its store's lock, when it moved

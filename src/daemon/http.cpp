@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 
+#include "web/history_api.hpp"
 #include "web/pages.hpp"
 
 namespace kamstrup::daemon {
@@ -25,11 +26,16 @@ HttpServer::HttpServer(const HttpConfig& cfg, Status& status, Fanout& fanout, st
 
 HttpServer::HttpServer(web::ServerOptions options, Status& status, Fanout& fanout,
                        store::Store& store) {
-  (void)store;  // for /api/history and /api/consumption
   web::Routes routes;
   web::add_status_pages(
       routes, {[&status] { return status.meters(); }, [&fanout] { return fanout.health(); },
                [&status] { return status.store(); }});
+  live_ = std::make_shared<web::LiveFeed>(store, [&status] {
+    std::vector<std::string> names;
+    for (const auto& m : status.meters()) names.push_back(m.name);
+    return names;
+  });
+  web::add_history_api(routes, store, live_);
   const bool auth = !options.auth_user.empty();
   try {
     server_ = std::make_unique<web::Server>(std::move(options), std::move(routes));

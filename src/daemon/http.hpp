@@ -10,6 +10,7 @@
 #include "daemon/fanout.hpp"
 #include "daemon/status.hpp"
 #include "store/store.hpp"
+#include "web/history_api.hpp"
 #include "web/metrics.hpp"
 #include "web/server.hpp"
 
@@ -31,6 +32,7 @@ class HttpServer {
   [[nodiscard]] std::uint16_t port() const { return server_->port(); }
 
  private:
+  std::shared_ptr<web::LiveFeed> live_;  // /api/live; outlives the server that streams it
   std::unique_ptr<web::Server> server_;
 };
 

@@ -35,6 +35,17 @@ struct Decimal {
 
   // Nearest double, for the edges that need one (Prometheus gauges, plotting). Never for storage.
   [[nodiscard]] double to_double() const;
+
+  // Exact arithmetic (rollups: sums, consumption = last - first). The result carries the finer of
+  // the two exponents (55.210 - 55.006 = 0.204; 1.5 + 2 = 3.5); nullopt when it does not fit
+  // 128 bits. A zero result is never negative.
+  [[nodiscard]] std::optional<Decimal> plus(const Decimal& other) const;
+  [[nodiscard]] std::optional<Decimal> minus(const Decimal& other) const;
+  // Numeric order, independent of representation: -1, 0 or 1.
+  [[nodiscard]] int compare(const Decimal& other) const;
+  // This divided by `divisor` (> 0), rounded half-even to `decimals` fraction digits (exponent
+  // -decimals, decimals >= 0): a mean. nullopt when divisor is 0 or the scaled value overflows.
+  [[nodiscard]] std::optional<Decimal> divided(std::uint64_t divisor, int decimals) const;
 };
 
 // Decimal digits of a 128-bit unsigned integer.

@@ -1,5 +1,6 @@
-// The embedded history: every reading the daemon takes, in SQLite (WAL), and the per-output
-// delivery cursors that make store-and-forward work. A poll is durable once insert() returns:
+// The embedded history: every reading the daemon takes, in SQLite (WAL), the per-output
+// delivery cursors that make store-and-forward work, and hourly/daily/monthly rollups of every
+// numeric register kept forever (docs/history.md). A poll is durable once insert() returns:
 // a kill -9 at any moment leaves either the whole poll or none of it.
 //
 // Thread safety: one Store may be used from several threads (the scheduler inserts, each
@@ -8,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "config/keys.hpp"
+#include "store/zone.hpp"
 
 namespace kamstrup::store {
 
@@ -26,6 +29,7 @@ struct StoreConfig {
   // Polls the daemon holds in memory while the store cannot be written (disk full, I/O error),
   // written in order once it can; past this the oldest held poll is dropped (and counted).
   std::size_t queue = 1000;
+  std::string timezone;  // IANA zone of the rollups' days and months; "" = the system's
   bool operator==(const StoreConfig&) const = default;
 };
 const config::Table<StoreConfig>& store_keys();
@@ -59,6 +63,12 @@ class WriterLock {
 // when `path` does not exist yet or every page of its tables and indexes reads (page_check()).
 // Never changes the file (it is opened read-only).
 std::string damage_report(const std::string& path);
+
+// A register's values in the asked range come in units that do not convert exactly (GJ and MWh).
+class UnitConflict : public StoreError {
+ public:
+  using StoreError::StoreError;
+};
 
 // One register's value in one poll. Values stay exact decimal text until an output prints them.
 struct Value {
@@ -116,11 +126,58 @@ struct HistoryQuery {
   std::optional<std::int32_t> register_id;
 };
 
+// One rollup bucket as the queries give it (docs/history.md). Decimals are exact text.
+struct RollupRow {
+  std::int64_t start_ms = 0;   // UTC instant of the local hour/day/month/year start
+  std::int64_t end_ms = 0;     // the next bucket's start
+  std::int64_t first_ms = 0;   // gauge: first reading; counter: the reading `first` comes from
+  std::int64_t last_ms = 0;    // the last reading in the bucket
+  std::int64_t count = 0;      // readings in the bucket
+  std::string min, max, mean;  // gauges (mean: 3 more fraction digits, half-even)
+  std::string first, last, consumption;  // counters
+  std::int64_t resets = 0;               // counters: steps down (meter replaced or reset)
+  bool baseline = false;                 // counters: `first` is a reading from before the bucket
+};
+
+// Whether a bucket's numbers are final (docs/history.md): it is over at now_ms and a reading lies
+// within min(bucket length / 4, 1 h) before each edge (counters: the reading `first` comes from
+// before the start, the last one before the end; gauges: the first and last readings from the
+// edges). Buckets of a gap's edges, the first bucket of a series and the current one are not.
+bool complete(const RollupRow& row, bool cumulative, std::int64_t now_ms);
+
+struct RollupQuery {
+  std::string meter;
+  std::string register_name;
+  Step step = Step::Hour;
+  std::int64_t from_ms = 0;  // buckets that end after from_ms ...
+  std::int64_t to_ms = 0;    // ... and start before to_ms
+};
+
+struct RollupSeries {
+  std::string unit;  // the newest unit; older buckets converted exactly into it
+  bool cumulative = false;
+  std::vector<RollupRow> rows;  // oldest first; only buckets that have readings
+};
+
+// A counter that went down: the meter was replaced or reset. Counted as no consumption.
+struct CounterReset {
+  std::string meter;
+  std::string register_name;
+  std::int64_t time_ms = 0;
+  std::string before, after;  // the counter before the drop and after it
+};
+
+// What a store learnt while it opened (a migration, a time zone change), for the daemon's log.
+struct OpenNote {
+  std::string text;
+};
+
 class Store {
  public:
   // The schema this build writes (PRAGMA user_version). Older files are migrated on open; a
   // newer file is refused rather than misread.
-  // 1: polls, readings, cursors. 2: + meter_info. 3: + meter_info.info_codes.
+  // 1: polls, readings, cursors. 2: + meter_info. 3: one row per poll (values packed), rollups,
+  // series, meta, meter_info.info_codes; no AUTOINCREMENT (the seq floor is kept in meta).
   static constexpr int kSchemaVersion = 3;
 
   enum class Access {
@@ -135,6 +192,12 @@ class Store {
   // migrates the schema. Throws StoreError naming the path.
   explicit Store(const std::string& path);
   Store(const std::string& path, Access access);
+  // The daemon's: the path and the time zone of the rollups (a changed zone rebuilds the days and
+  // months from the hours on open). Throws StoreError for an unknown zone.
+  explicit Store(const StoreConfig& config);
+  // As above with the rollups' time zone ("" = the system's; a reader uses the file's own).
+  Store(const std::string& path, Access access, const std::string& timezone);
+  // Writes the open rollup buckets and pending cursors.
   ~Store();
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
@@ -153,8 +216,14 @@ class Store {
 
   // Delivery cursor of an output ("mqtt", "influxdb", ...): the last seq it has confirmed.
   // An output seen for the first time starts at 0 (it gets the whole retained history).
+  // set_cursor() is written to disk at most every kCursorFlush (and on close): a kill -9 can make
+  // an output get up to that much again (delivery stays at least once), and a poll's commit
+  // does not pay for a cursor page per output.
   std::int64_t cursor(const std::string& sink) const;
   void set_cursor(const std::string& sink, std::int64_t seq);
+  static constexpr std::chrono::seconds kCursorFlush{30};
+  // Writes pending cursor moves now.
+  void flush_cursors();
 
   // Polls with seq > after that are still in the store: an output's backlog. Unlike
   // last_seq() - cursor it stays right after retention deleted undelivered polls.
@@ -192,6 +261,40 @@ class Store {
   // each page's header as it loads it) without decoding a record: catches a damaged page at a
   // fraction of quick_check's cost (docs/performance.md). "ok", or SQLite's error.
   std::string page_check() const;
+
+  // --- rollups (docs/history.md) ---
+  // The time zone the rollups' days and months are in.
+  [[nodiscard]] std::string timezone() const;
+  // The buckets of one register at `step` (Year: merged from months) overlapping [from, to),
+  // including the open (current) ones. Throws StoreError "no such ..." when the meter or the
+  // register has no rollups, UnitConflict when units do not convert.
+  RollupSeries rollups(const RollupQuery& q) const;
+  // Whether `register_name` of `meter` is rolled up as a counter; nullopt when never stored.
+  std::optional<bool> cumulative(const std::string& meter, const std::string& register_name) const;
+  // Registers with rollups, per meter: (meter, register, unit), sorted.
+  struct SeriesName {
+    std::string meter, register_name, unit;
+    bool cumulative = false;
+  };
+  std::vector<SeriesName> series() const;
+
+  // Copies the whole database to `dest` (SQLite's online backup) while others keep writing;
+  // `dest` must not exist. The copy is a consistent snapshot (a rollback-journal file; opening
+  // it with the daemon turns it back to WAL).
+  void backup(const std::string& dest) const;
+
+  // Called after each committed insert()/insert_all() with the stored polls (their seqs set), on
+  // the inserting thread, outside the store's lock; and for each counter drop seen. The daemon's
+  // /api/live and its log use these. Returns an id for unsubscribe().
+  struct Listener {
+    std::function<void(std::span<const Poll>)> polls;
+    std::function<void(const CounterReset&)> reset;
+  };
+  int subscribe(Listener l);
+  void unsubscribe(int id);
+
+  // Notes from opening (migration, rebuilt days), for the caller to log once.
+  [[nodiscard]] std::vector<OpenNote> open_notes() const;
 
  private:
   struct Impl;

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -40,6 +41,19 @@ std::optional<std::string> Request::arg(std::string_view name) const {
 
 void Routes::add(const std::string& method, const std::string& path, Handler handler) {
   routes_[path][method] = std::move(handler);
+}
+
+std::optional<std::string> Request::header(std::string_view name) const {
+  auto lower = [](std::string_view s) {
+    std::string out(s);
+    for (char& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return out;
+  };
+  const std::string want = lower(name);
+  for (const auto& [k, v] : headers) {
+    if (lower(k) == want) return v;
+  }
+  return std::nullopt;
 }
 
 Response Routes::dispatch(const Request& request) const {
@@ -339,6 +353,11 @@ MHD_Result collect_arg(void* cls, MHD_ValueKind /*kind*/, const char* key, const
   return MHD_YES;
 }
 
+MHD_Result collect_header(void* cls, MHD_ValueKind /*kind*/, const char* key, const char* value) {
+  static_cast<Request*>(cls)->headers.emplace_back(key, value == nullptr ? "" : value);
+  return MHD_YES;
+}
+
 ssize_t read_stream(void* cls, std::uint64_t /*pos*/, char* buf, std::size_t max) {
   return StreamAccess::read(**static_cast<std::shared_ptr<Stream>*>(cls), buf, max);
 }
@@ -376,6 +395,7 @@ MHD_Result Server::Impl::answer(MHD_Connection* c, const char* url, const char* 
     req.method = method;
     req.path = url;
     MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_arg, &req);
+    MHD_get_connection_values(c, MHD_HEADER_KIND, collect_header, &req);
     r = routes.dispatch(req);
   }
   queue(c, conn, r);

@@ -47,10 +47,13 @@ struct ServerOptions {
 
 struct Request {
   std::string method;
-  std::string path;                                        // percent-decoded, no query
-  std::vector<std::pair<std::string, std::string>> query;  // decoded, in order
+  std::string path;                                          // percent-decoded, no query
+  std::vector<std::pair<std::string, std::string>> query;    // decoded, in order
+  std::vector<std::pair<std::string, std::string>> headers;  // as received, in order
   // The first query argument of that name.
   [[nodiscard]] std::optional<std::string> arg(std::string_view name) const;
+  // The first header of that name, compared case-insensitively.
+  [[nodiscard]] std::optional<std::string> header(std::string_view name) const;
 };
 
 // A response body produced over time (Server-Sent Events for /api/live): a handler returns it in

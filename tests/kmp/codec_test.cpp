@@ -149,6 +149,56 @@ TEST(Decimal, ParsesAndComparesNumerically) {
   EXPECT_FALSE(Decimal::parse("53.65")->mantissa_at(-1).has_value());  // would lose a digit
 }
 
+// Exact arithmetic for rollups: never through double.
+TEST(Decimal, AddsAndSubtractsExactlyAtTheFinerExponent) {
+  auto d = [](const char* t) { return *Decimal::parse(t); };
+  auto text = [](std::optional<Decimal> v) { return v ? v->to_string() : "overflow"; };
+  EXPECT_EQ(text(d("55.210").minus(d("55.006"))), "0.204");
+  EXPECT_EQ(text(d("55.006").minus(d("55.210"))), "-0.204");
+  EXPECT_EQ(text(d("1.5").plus(d("2"))), "3.5");
+  EXPECT_EQ(text(d("0.1").plus(d("0.2"))), "0.3");      // 0.30000000000000004 in double
+  EXPECT_EQ(text(d("-1.25").plus(d("1.25"))), "0.00");  // zero is never negative
+  EXPECT_FALSE(d("-1.25").plus(d("1.25"))->negative);
+  EXPECT_EQ(text(d("-1.5").minus(d("2.25"))), "-3.75");
+  EXPECT_EQ(text(d("-1.5").minus(d("-2.25"))), "0.75");
+  EXPECT_EQ(text(d("340282366920938463463374607431768211455").plus(d("1"))), "overflow");
+  EXPECT_EQ(text(d("1").plus(d("0.000000000000000000000000000000000000001"))), "overflow");
+  // 38 digits at the finer exponent still fit 128 bits; 40 do not.
+  EXPECT_EQ(text(d("9999999999999999999").minus(d("0.0000000000000000001"))),
+            "9999999999999999998.9999999999999999999");
+  EXPECT_EQ(text(d("99999999999999999999").minus(d("0.00000000000000000001"))), "overflow");
+}
+
+TEST(Decimal, ComparesAcrossExponentsAndSigns) {
+  auto d = [](const char* t) { return *Decimal::parse(t); };
+  EXPECT_EQ(d("200.00").compare(d("200")), 0);
+  EXPECT_EQ(d("0.0").compare(d("-0.00")), 0);
+  EXPECT_EQ(d("1.01").compare(d("1.1")), -1);
+  EXPECT_EQ(d("-1.01").compare(d("-1.1")), 1);
+  EXPECT_EQ(d("-5").compare(d("3")), -1);
+  // The larger exponent's value overflows when scaled: it is the larger magnitude.
+  EXPECT_EQ(Decimal({1, 60, false}).compare(d("0.00000000000000000001")), 1);
+  EXPECT_EQ(Decimal({1, 60, true}).compare(Decimal({5, -20, true})), -1);
+}
+
+TEST(Decimal, DividesRoundingHalfEven) {
+  auto d = [](const char* t) { return *Decimal::parse(t); };
+  auto div = [&](const char* t, std::uint64_t n, int decimals) {
+    auto v = d(t).divided(n, decimals);
+    return v ? v->to_string() : "none";
+  };
+  EXPECT_EQ(div("139.90", 2, 5), "69.95000");
+  EXPECT_EQ(div("1", 3, 3), "0.333");
+  EXPECT_EQ(div("2", 3, 3), "0.667");
+  EXPECT_EQ(div("0.0025", 1, 3), "0.002");  // half to even: down
+  EXPECT_EQ(div("0.0035", 1, 3), "0.004");  // half to even: up
+  EXPECT_EQ(div("-0.0035", 1, 3), "-0.004");
+  EXPECT_EQ(div("-0.0001", 1, 3), "0.000");  // no negative zero
+  EXPECT_EQ(div("5", 2, 0), "2");
+  EXPECT_EQ(div("7", 2, 0), "4");
+  EXPECT_EQ(div("1", 0, 3), "none");
+}
+
 TEST(Value, SignAndExponentBitsFromTheOfficialExamples) {
   auto v = decode_value(22, 0xC2, from_hex("00003039"));
   ASSERT_TRUE(v.ok());

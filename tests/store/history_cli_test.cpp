@@ -281,3 +281,62 @@ TEST(HistoryCliErrors, EmptyResultNamesTheKnownMeters) {
 
 }  // namespace
 }  // namespace kamstrup::history_cli
+
+namespace kamstrup::history_cli {
+namespace {
+
+// --consumption: the local-day table from the rollups, exact; --backup: a copy that opens.
+TEST(HistoryCliRollups, ConsumptionPerLocalDayAndAnOnlineBackup) {
+  TempDir dir;
+  const std::string db = dir / "k.db";
+  {
+    store::StoreConfig c;
+    c.path = db;
+    c.timezone = "Europe/Copenhagen";
+    Store s(c);
+    // 2026-10-25 00:00 CEST, every hour for 49 hours: +0.010 MWh an hour, a replaced meter at
+    // hour 30.
+    const std::int64_t start = 1792879200000;
+    for (std::int64_t h = 0; h <= 49; ++h) {
+      Poll p;
+      p.meter = "heat";
+      p.time_ms = start + h * 3'600'000;
+      const std::int64_t v = h < 30 ? 1000 + 10 * h : 5 + 10 * (h - 30);
+      p.values = {{60, "heat_energy",
+                   std::to_string(v / 1000) + "." +
+                       std::string(v % 1000 < 100 ? (v % 1000 < 10 ? "00" : "0") : "") +
+                       std::to_string(v % 1000),
+                   "", "MWh"}};
+      s.insert(p);
+    }
+  }
+  auto r = kamstrup({"--db", db, "--consumption", "day", "--meter", "heat", "--from",
+                     "2026-10-24T22:00:00Z", "--to", "2026-10-26T23:00:00Z", "--csv"});
+  ASSERT_EQ(r.status, 0) << describe(r);
+  // Day one: 25 hours x 0.010; day two: 5 hours, a drop (counted 0), then 19 hours.
+  EXPECT_EQ(r.out,
+            "start,end,consumption,complete,resets\n"
+            "2026-10-25T00:00:00+02:00,2026-10-26T00:00:00+01:00,0.250,true,0\n"
+            "2026-10-26T00:00:00+01:00,2026-10-27T00:00:00+01:00,0.230,true,1\n");
+  auto table = kamstrup({"--db", db, "--consumption", "day", "--from", "2026-10-24T22:00:00Z",
+                         "--to", "2026-10-25T23:00:00Z"});
+  ASSERT_EQ(table.status, 0) << describe(table);
+  EXPECT_THAT(table.out, HasSubstr("# heat heat_energy (MWh) per local day, Europe/Copenhagen"));
+  EXPECT_THAT(table.out, HasSubstr("2026-10-25T00:00:00+02:00  2026-10-26T00:00:00+01:00"));
+  auto bad = kamstrup({"--db", db, "--consumption", "week"});
+  EXPECT_EQ(bad.status, 2) << describe(bad);
+
+  const std::string copy = dir / "copy.db";
+  auto b = kamstrup({"--db", db, "--backup", copy});
+  ASSERT_EQ(b.status, 0) << describe(b);
+  EXPECT_THAT(b.err, HasSubstr("copied"));
+  Store c(copy, Store::Access::ReadOnly);
+  EXPECT_EQ(c.polls_after(0, 1000).size(), 50U);
+  EXPECT_EQ(c.integrity_check(), "ok");
+  auto again = kamstrup({"--db", db, "--backup", copy});  // never overwrites
+  EXPECT_EQ(again.status, 2) << describe(again);
+  EXPECT_THAT(again.err, HasSubstr("exists"));
+}
+
+}  // namespace
+}  // namespace kamstrup::history_cli

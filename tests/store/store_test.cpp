@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "store/codec.hpp"
 #include "store/store.hpp"
 #include "store_test_util.hpp"
 
@@ -56,14 +57,15 @@ TEST(Store, RoundTripIsByteExact) {
   ASSERT_EQ(polls.size(), 1U);
   copy.seq = p.seq;
   EXPECT_EQ(polls[0], copy);
-  // Byte-exact in the file too: every value is TEXT, never REAL or INTEGER, and register ids
-  // without a KMP register are NULL.
+  // Byte-exact in the file too: the poll is one row whose BLOB decodes to exactly these values
+  // (schema v3, store/codec.hpp); nothing went through REAL.
   RawDb raw(dir / "k.db");
-  EXPECT_EQ(raw.one("SELECT count(*) FROM readings WHERE typeof(value) <> 'text'"), "0");
-  EXPECT_EQ(raw.one("SELECT value FROM readings WHERE idx = 0"),
-            "1267650600228229401496703205383000");
-  EXPECT_EQ(raw.one("SELECT value FROM readings WHERE idx = 5"), "00012.50");
-  EXPECT_EQ(raw.one("SELECT typeof(register_id) FROM readings WHERE idx = 5"), "null");
+  EXPECT_EQ(raw.one("SELECT typeof(vals) FROM polls"), "blob");
+  const std::string hex = raw.one("SELECT hex(vals) FROM polls");
+  std::string blob;
+  for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+    blob.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  EXPECT_EQ(decode_values(blob), std::optional<std::vector<Value>>(copy.values));
 }
 
 TEST(Store, EmptyPollRoundTrips) {
@@ -122,7 +124,7 @@ TEST(Store, FailedInsertLeavesNothingAndTheStoreUsable) {
   EXPECT_GT(s.insert(good), 0);
   EXPECT_EQ(s.polls_after(0, 10), (std::vector<Poll>{good}));
   RawDb raw(dir / "k.db");
-  EXPECT_EQ(raw.one("SELECT count(*) FROM readings"), "8");
+  EXPECT_EQ(raw.one("SELECT count(*) FROM polls"), "1");
 }
 
 TEST(Store, SeqsIncreaseInInsertOrder) {
@@ -313,8 +315,8 @@ TEST(Store, DeleteBeforeTrimsPollsAndKeepsCursors) {
 
   RawDb raw(dir / "k.db");
   EXPECT_EQ(raw.one("SELECT count(*) FROM polls"), "6");
-  EXPECT_EQ(raw.one("SELECT count(*) FROM readings"), "48");  // the cascade took the values
-  EXPECT_EQ(raw.one("SELECT count(*) FROM readings WHERE seq NOT IN (SELECT seq FROM polls)"), "0");
+  const std::string rollups = raw.one("SELECT count(*) FROM rollups");
+  EXPECT_NE(rollups, "0");
 
   EXPECT_EQ(s.cursor("slow"), seqs[1]);
   EXPECT_EQ(s.cursor("fast"), seqs[7]);
@@ -327,6 +329,7 @@ TEST(Store, DeleteBeforeTrimsPollsAndKeepsCursors) {
   // Deleting everything keeps seqs unique: the next poll is after every cursor.
   EXPECT_EQ(s.delete_before(1'000'000), 6U);
   EXPECT_TRUE(s.polls_after(0, 100).empty());
+  EXPECT_EQ(raw.one("SELECT count(*) FROM rollups"), rollups);  // rollups are kept forever
   EXPECT_EQ(s.last_seq(), seqs[9]);
   Poll next = make_poll("m", 2'000'000, 99);
   EXPECT_GT(s.insert(next), seqs[9]);
@@ -473,33 +476,48 @@ TEST(Store, MeterInfoIsKeptReplacedAndReadBackAfterReopening) {
   EXPECT_THROW(ro.set_meter_info(heat), StoreError);
 }
 
-TEST(Store, AVersion1FileIsReadAsItIsAndMigratedByAWriter) {
+TEST(Store, AVersion1FileIsMigratedByAWriterAndRefusedByAReader) {
   TempDir dir;
-  std::int64_t seq = 0;
-  {
-    Store s(dir / "k.db");
-    auto p = make_poll("heat", 1000, 1);
-    seq = s.insert(p);
-    s.set_cursor("mqtt", seq);
+  {  // what a build of schema version 1 left behind (its schema, verbatim)
+    RawDb raw(dir / "k.db", true);
+    raw.exec(R"sql(
+CREATE TABLE polls(seq INTEGER PRIMARY KEY AUTOINCREMENT, meter TEXT NOT NULL,
+  time_ms INTEGER NOT NULL, source TEXT NOT NULL);
+CREATE TABLE readings(seq INTEGER NOT NULL REFERENCES polls(seq) ON DELETE CASCADE,
+  idx INTEGER NOT NULL, register_id INTEGER, name TEXT NOT NULL, value TEXT NOT NULL,
+  text TEXT NOT NULL, unit TEXT NOT NULL, PRIMARY KEY(seq, idx)) WITHOUT ROWID;
+CREATE TABLE cursors(sink TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE INDEX polls_meter_time ON polls(meter, time_ms);
+CREATE INDEX polls_time ON polls(time_ms);
+CREATE INDEX readings_name ON readings(name);
+INSERT INTO polls(meter, time_ms, source) VALUES('heat', 1000, 'poll'), ('heat', 2000, 'poll');
+DELETE FROM polls WHERE seq = 2;
+INSERT INTO readings VALUES(1, 0, 60, 'heat_energy', '55.006', '', 'MWh'),
+                           (1, 1, NULL, 'legacy_energy', '00012.50', '', 'GJ');
+INSERT INTO cursors VALUES('mqtt', 1);
+PRAGMA application_id = 1262570835;
+PRAGMA user_version = 1;
+)sql");
   }
-  {  // what a build of schema version 1 left behind
-    RawDb raw(dir / "k.db");
-    raw.exec("DROP TABLE meter_info");
-    raw.exec("PRAGMA user_version = 1");
-  }
-  {
-    Store ro(dir / "k.db", Store::Access::ReadOnly);  // `kamstrup history` before the upgrade ran
-    EXPECT_EQ(ro.schema_version(), 1);
-    EXPECT_EQ(ro.polls_after(0, 10).size(), 1U);
-    EXPECT_TRUE(ro.meter_infos().empty());
+  try {
+    Store ro(dir / "k.db", Store::Access::ReadOnly);  // `kamstrup history` before the upgrade
+    FAIL() << "read a version 1 file";
+  } catch (const StoreError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("run the daemon"));
   }
   Store s(dir / "k.db");
-  EXPECT_EQ(s.schema_version(), Store::kSchemaVersion);
-  EXPECT_EQ(s.cursor("mqtt"), seq);
-  EXPECT_EQ(s.polls_after(0, 10).size(), 1U);
+  EXPECT_EQ(s.schema_version(), 3);
+  EXPECT_EQ(s.cursor("mqtt"), 1);
+  EXPECT_EQ(s.last_seq(), 2);  // the deleted poll's seq is not handed out again
+  const auto polls = s.polls_after(0, 10);
+  ASSERT_EQ(polls.size(), 1U);
+  EXPECT_EQ(polls[0].values, (std::vector<Value>{{60, "heat_energy", "55.006", "", "MWh"},
+                                                 {-1, "legacy_energy", "00012.50", "", "GJ"}}));
   s.set_meter_info({"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp"});
   EXPECT_EQ(s.meter_info("heat")->serial, "6543210");
   EXPECT_EQ(s.integrity_check(), "ok");
+  auto p = make_poll("heat", 3000, 1);
+  EXPECT_EQ(s.insert(p), 3);
 }
 
 TEST(Store, CountAfterCountsWhatIsStillThereAfterRetention) {
@@ -620,26 +638,12 @@ using test::TempDir;
 
 // A version 2 file (meter_info without info_codes) is read as it is, and a writer adds the
 // column: identities kept by the older build read back with info_codes "".
-TEST(Store, AVersion2FileGetsInfoCodes) {
+// Version 2 files get their info_codes column from the v2 -> v3 conversion, checked on the
+// fixture in rollup_test.cpp (Migration.TheV2FixtureIsConvertedInPlaceLosingNothing).
+TEST(Store, InfoCodesAreKeptAndReplaced) {
   TempDir dir;
-  {
-    Store s(dir / "k.db");
-    s.set_meter_info({"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp", "multical403"});
-  }
-  {  // what a build of schema version 2 left behind
-    RawDb raw(dir / "k.db");
-    raw.exec("ALTER TABLE meter_info DROP COLUMN info_codes");
-    raw.exec("PRAGMA user_version = 2");
-  }
-  {
-    Store ro(dir / "k.db", Store::Access::ReadOnly);
-    EXPECT_EQ(ro.schema_version(), 2);
-    ASSERT_TRUE(ro.meter_info("heat").has_value());
-    EXPECT_EQ(ro.meter_info("heat")->serial, "6543210");
-    EXPECT_EQ(ro.meter_info("heat")->info_codes, "");
-  }
   Store s(dir / "k.db");
-  EXPECT_EQ(s.schema_version(), 3);
+  s.set_meter_info({"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp", ""});
   EXPECT_EQ(s.meter_info("heat")->info_codes, "");
   s.set_meter_info({"heat", "MULTICAL 403", "0x0403", "A2", "6543210", "kmp", "multical66c"});
   EXPECT_EQ(s.meter_info("heat")->info_codes, "multical66c");
@@ -710,9 +714,17 @@ TEST(Store, DamageReportNamesSqlitesFindingAndTheWayOut) {
   EXPECT_NE(report.find("PRAGMA integrity_check"), std::string::npos) << report;
   EXPECT_NE(report.find(".recover"), std::string::npos) << report;
   EXPECT_EQ(report.find('\n'), std::string::npos) << "one line for the log";
-  Store ro(db, Store::Access::ReadOnly);
-  EXPECT_NE(ro.quick_check(), "ok");
-  EXPECT_NE(ro.page_check(), "ok");
+  // The checks themselves say it, as text or as SQLite's error (depending on the page hit).
+  auto says_damaged = [&](auto check) {
+    try {
+      const Store ro(db, Store::Access::ReadOnly);
+      return check(ro) != "ok";
+    } catch (const StoreError& e) {
+      return std::string(e.what()).find("malformed") != std::string::npos;
+    }
+  };
+  EXPECT_TRUE(says_damaged([](const Store& s) { return s.quick_check(); }));
+  EXPECT_TRUE(says_damaged([](const Store& s) { return s.page_check(); }));
 }
 
 // The cheap check finds garbage wherever it lands: every tenth page of a real history, each in
