@@ -19,6 +19,8 @@ export function lineChart(plot, legend, {labels, rows, bars}) {
   return new window.Dygraph(plot, withDates(rows), {
     labels: ['time', ...labels],
     customBars: !!bars,
+    drawPoints: rows.length < 60,  // a line of one or two points would not show
+    pointSize: 2,
     colors: COLORS,
     strokeWidth: 1.5,
     labelsDiv: legend,
@@ -59,12 +61,13 @@ export function groupedBars(widthX, align, complete) {
   };
 }
 
-// Consumption per day: one bar per local day (rows [start ms, consumption]). The legend shows
-// the exact consumption text of the bar under the pointer.
-export function dayBars(plot, legend, {label, rows, complete, exact}) {
+// Consumption per day: one bar per local day (rows [start ms, consumption]) over the days from
+// `from` to `to` (Unix ms). The legend shows the exact consumption text of the bar under the
+// pointer.
+export function dayBars(plot, legend, {label, rows, complete, exact, from, to}) {
   const day = 86400000;
-  const first = rows.length ? rows[0][0] : Date.now() - day;
-  const last = rows.length ? rows[rows.length - 1][0] : Date.now();
+  const first = Math.min(from, rows.length ? rows[0][0] : from);
+  const last = Math.max(to - day, rows.length ? rows[rows.length - 1][0] : to);
   return new window.Dygraph(plot, withDates(rows), {
     labels: ['day', label],
     plotter: groupedBars(day, 'start', complete.map((c) => [c])),

@@ -13,7 +13,7 @@ import {lineChart, setRows, dayBars, monthBars} from './charts.js';
 
 const DAY = 86400000;
 const RANGES = [['24h', '24 h', DAY], ['7d', '7 d', 7 * DAY], ['30d', '30 d', 30 * DAY]];
-const STATUS_REFRESH_MS = 30000;  // states (asleep, errors) and outputs; values come live
+const STATUS_REFRESH_MS = 10000;  // states (asleep, errors) and outputs; values come live
 const FALLBACK_REFRESH_MS = 10000;  // when /api/live is not available
 
 const page = {
@@ -164,12 +164,15 @@ async function loadLineCharts(mm) {
     const rows = series.mergeSeries(list);
     const bars = list.some((s) => s.bars);
     const graph = lineChart(plot, legend, {labels: list.map((s) => s.register), rows, bars});
-    registerChart(mm, {
+    const chart = {
       id, meter: mm.name, kind: 'line', title, figure: f, graph, rows, bars,
       step: list[0].step, registers: list.map((s) => s.register),
       sources: list.map((s) => ({register: s.register, url: s.url})), from, to,
       apiRows: rows.length, liveRows: 0,
-    });
+    };
+    registerChart(mm, chart);
+    // A poll that arrived live while the API was answering is past `to`: add it now.
+    if (mm.last && timeMs(mm.last) >= to) appendPoll(chart, mm.last);
   }
   return all;
 }
@@ -205,7 +208,7 @@ async function loadConsumptionCharts(mm, all) {
       const title = `${reg} per day (${b.unit})`;
       const {f, plot, legend} = figure(mm, id, title);
       box.append(f);
-      const graph = dayBars(plot, legend, {label: reg, ...b});
+      const graph = dayBars(plot, legend, {label: reg, ...b, from: dayFrom, to});
       registerChart(mm, {id, meter: mm.name, kind: 'day', title, figure: f, graph, rows: b.rows,
                          registers: [reg], sources: [{register: reg, url: a.url}]});
     } else {
@@ -274,15 +277,17 @@ function onPoll(poll) {
     mm.last = poll;
     renderCard(mm);
   }
-  // Raw line charts grow by the new reading; bucketed ones stay as the API drew them.
-  for (const c of mm.charts) {
-    if (c.kind !== 'line' || c.bars) continue;
-    const row = series.pollRow(poll, c.registers);
-    if (!row || (c.rows.length && row[0] <= c.rows[c.rows.length - 1][0])) continue;
-    c.rows.push(row);
-    c.liveRows += 1;
-    setRows(c.graph, c.rows);
-  }
+  for (const c of mm.charts) appendPoll(c, poll);
+}
+
+// Raw line charts grow by each new reading; bucketed ones stay as the API drew them.
+function appendPoll(c, poll) {
+  if (c.kind !== 'line' || c.bars) return;
+  const row = series.pollRow(poll, c.registers);
+  if (!row || (c.rows.length && row[0] <= c.rows[c.rows.length - 1][0])) return;
+  c.rows.push(row);
+  c.liveRows += 1;
+  setRows(c.graph, c.rows);
 }
 
 function setLiveState(state) {

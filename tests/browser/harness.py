@@ -90,6 +90,9 @@ class Daemon:
     interval: {interval}{backfill_line}
 store:
   path: {self.dir}/kamstrup.db
+files:
+  - path: {self.dir}/polls.jsonl
+    format: jsonl
 http:
   listen: 127.0.0.1:{self.port}
 """)
@@ -132,6 +135,11 @@ http:
             time.sleep(0.2)
         raise RuntimeError(f"no {count} polls of each meter within {timeout} s: "
                            f"{open(self.log.name).read()[-3000:]}")
+
+    def stop_simulator(self):
+        """Ends the second meter's simulator: that meter stops answering."""
+        self.sim.terminate()
+        self.sim.wait(15)
 
     def stop(self):
         self._stop.set()
