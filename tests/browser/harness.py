@@ -7,7 +7,8 @@ Two meters, each polled every second:
          page must show the meter's exact text; its counters move as usual.
 `backfill` (e.g. "30d") makes the daemon first read the second meter's data logger (unpaced, so
 30 days of hourly records take seconds), which gives the charts days of history to draw.
-`pinned=False` leaves the second meter's gauges moving too (for screenshots and the benchmark).
+`pinned=False` leaves the second meter's gauges moving too, and names it `building` (for the
+benchmark and its screenshot).
 """
 import json
 import os
@@ -65,6 +66,7 @@ class Daemon:
             raise
 
     def _start(self, backfill, interval, pinned):
+        self.second = "fixed" if pinned else "building"
         profile_file = os.path.join(self.dir, "fixed.yaml")
         with open(profile_file, "w") as f:
             f.write(profile(pinned))
@@ -85,7 +87,7 @@ class Daemon:
   - name: heat
     port: sim:multical403
     interval: {interval}
-  - name: fixed
+  - name: {self.second}
     port: socket://127.0.0.1:{sim_port}
     interval: {interval}{backfill_line}
 store:
@@ -130,7 +132,7 @@ http:
                 raise RuntimeError(f"the daemon exited with {self.daemon.returncode}: "
                                    f"{open(self.log.name).read()}")
             names = [m for (m, _) in list(self.snapshots)]
-            if all(names.count(n) >= count for n in ("heat", "fixed")):
+            if all(names.count(n) >= count for n in ("heat", self.second)):
                 return
             time.sleep(0.2)
         raise RuntimeError(f"no {count} polls of each meter within {timeout} s: "
