@@ -82,14 +82,18 @@ async function refreshStatus() {
   ]);
   for (const info of meters) {
     let mm = page.meters.get(info.name);
+    const added = !mm;
     if (!mm) {
-      mm = {name: info.name, range: '24h', last: null, charts: [], card: null, section: null};
+      mm = {name: info.name, range: '24h', last: null, charts: [], card: null, section: null,
+            chartsLoaded: false};
       page.meters.set(info.name, mm);
     }
     mm.info = info;
     // A poll from the live stream may be newer than this answer.
     if (timeMs(info.last) >= timeMs(mm.last)) mm.last = info.last;
     renderCard(mm);
+    // A meter added while the page is open (the daemon reloaded its configuration).
+    if (added && page.ready) loadCharts(mm).catch((e) => reportError(e.message));
   }
   page.outputs = outputs;
   renderOutputs();
@@ -258,10 +262,13 @@ async function selectRange(mm, key) {
 
 async function loadCharts(mm) {
   if (!mm.section) mm.section = historySection(mm);
+  const empty = mm.section.querySelector('.empty');
   if (!mm.last) {
-    mm.section.querySelector('.lines').append(el('p', {class: 'empty'}, 'no readings yet'));
+    if (!empty) mm.section.querySelector('.lines').append(el('p', {class: 'empty'}, 'no readings yet'));
     return;
   }
+  if (empty) empty.remove();
+  mm.chartsLoaded = true;
   const all = await loadLineCharts(mm);
   await loadConsumptionCharts(mm, all);
 }
@@ -277,6 +284,8 @@ function onPoll(poll) {
     mm.last = poll;
     renderCard(mm);
   }
+  // The first reading of a meter that had none when the page loaded.
+  if (!mm.chartsLoaded && page.ready) loadCharts(mm).catch((e) => reportError(e.message));
   for (const c of mm.charts) appendPoll(c, poll);
 }
 

@@ -3,8 +3,9 @@
 Two meters, each polled every second:
   heat   `sim:multical403`, the simulator built into the daemon (values move with time);
   fixed  a `kamstrup simulate --tcp --no-pacing` process on loopback whose profile pins the
-         gauges at digits that a JavaScript number would lose (70.00, 40.10, 8.0, ...), so the
-         page must show the meter's exact text; its counters move as usual.
+         temperatures and the power at digits that a JavaScript number would lose (70.00, 40.10,
+         8.0, ...), so the page must show the meter's exact text; its flow and counters move as
+         usual (so its hourly buckets have a min, mean and max that differ).
 `backfill` (e.g. "30d") makes the daemon first read the second meter's data logger (unpaced, so
 30 days of hourly records take seconds), which gives the charts days of history to draw.
 `pinned=False` leaves the second meter's gauges moving too, and names it `building` (for the
@@ -26,7 +27,6 @@ FIXED_VALUES = {
     "temp1": ("70.00", "°C"),
     "temp2": ("40.10", "°C"),
     "temp_diff": ("29.90", "K"),
-    "flow": ("250", "l/h"),
     "power": ("8.0", "kW"),
 }
 
