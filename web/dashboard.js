@@ -153,8 +153,10 @@ async function loadLineCharts(mm) {
   const from = to - RANGES.find((r) => r[0] === mm.range)[2];
   const urls = numericRegisters(mm.last).map(
       (r) => 'api/history?' + q({meter: mm.name, register: r, from, to}));
+  const generation = (mm.generation = (mm.generation || 0) + 1);
   const answers = await fetchAll(urls);
   const all = answers.map((a) => ({...series.historyPoints(a.json), url: a.url}));
+  if (generation !== mm.generation) return all;  // another range was picked meanwhile
   dropCharts(mm, 'line');
   const box = mm.section.querySelector('.lines');
   for (const group of series.lineGroups(all)) {
