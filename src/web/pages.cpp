@@ -2,6 +2,7 @@
 
 #include "sinks/format.hpp"
 #include "text/text.hpp"
+#include "web/assets.hpp"
 #include "web/metrics.hpp"
 
 namespace kamstrup::web {
@@ -50,23 +51,6 @@ std::string outputs_json(const std::vector<SinkHealth>& outputs) {
   return body + "]\n";
 }
 
-std::string status_html(const std::vector<MeterStatus>& meters) {
-  std::string body = "<!doctype html><meta charset=utf-8><title>kamstrup</title><h1>kamstrup</h1>";
-  for (const auto& m : meters) {
-    body +=
-        "<h2>" + m.name + (m.up ? " &#10003;" : " &#10007;") + "</h2><p>" + m.state + "</p><table>";
-    for (const auto& v : m.last_poll.values) {
-      body += "<tr><td>" + v.name + "<td style='text-align:right'>" +
-              (v.text.empty() ? v.value : v.text) + "<td>" + v.unit;
-    }
-    body += "</table>";
-  }
-  body +=
-      "<p><a href=/metrics>/metrics</a> &middot; <a href=/api/meters>/api/meters</a> &middot; <a "
-      "href=/api/outputs>/api/outputs</a>";
-  return body;
-}
-
 }  // namespace
 
 void add_status_pages(Routes& routes, HealthSource health) {
@@ -80,9 +64,30 @@ void add_status_pages(Routes& routes, HealthSource health) {
   routes.get("/api/outputs", [health](const Request&) {
     return page("application/json", outputs_json(health.outputs()));
   });
-  routes.get("/", [health](const Request&) {
-    return page("text/html; charset=utf-8", status_html(health.meters()));
-  });
+  add_dashboard(routes);
+}
+
+void add_dashboard(Routes& routes) {
+  const std::string prefix = "/static/" + std::string(assets_version()) + "/";
+  for (const Asset& a : assets()) {
+    // The files stay in the binary's read-only data; each answer copies one (the page and its
+    // scripts are fetched once per visit).
+    if (a.name == "index.html") {
+      // Always asked again, so a new build's page (and with it new asset URLs) shows at once.
+      routes.get("/", [a](const Request&) {
+        Response r = page(std::string(a.content_type), std::string(a.bytes));
+        r.headers.emplace_back("Cache-Control", "no-cache");
+        return r;
+      });
+    } else {
+      // The URL changes with the content (assets_version), so it can be kept for good.
+      routes.get(prefix + std::string(a.name), [a](const Request&) {
+        Response r = page(std::string(a.content_type), std::string(a.bytes));
+        r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+        return r;
+      });
+    }
+  }
 }
 
 }  // namespace kamstrup::web

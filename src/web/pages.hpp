@@ -1,5 +1,5 @@
-// The daemon's own pages: /metrics (Prometheus), /api/meters and /api/outputs (JSON), and a
-// small status page at /. Each request reads the current state from the HealthSource.
+// The daemon's own pages: /metrics (Prometheus), /api/meters and /api/outputs (JSON), and the
+// dashboard at / (web/, docs/web.md). Each request reads the current state from the HealthSource.
 #pragma once
 
 #include "web/health.hpp"
@@ -7,6 +7,10 @@
 
 namespace kamstrup::web {
 
-void add_status_pages(Routes& routes, HealthSource health);
+void add_status_pages(Routes& routes, HealthSource health);  // includes add_dashboard
+
+// The dashboard: / (no-cache) and its files under /static/<assets_version()>/ (cached for good).
+// It reads /api/meters, /api/outputs, /api/live, /api/history and /api/consumption.
+void add_dashboard(Routes& routes);
 
 }  // namespace kamstrup::web

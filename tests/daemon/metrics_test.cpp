@@ -107,9 +107,9 @@ TEST(HttpServer, ServesThePagesAnswers404And405AndReportsABusyPort) {
   res = client.Get("/api/outputs");
   ASSERT_TRUE(res);
   EXPECT_EQ(nlohmann::json::parse(res->body), nlohmann::json::array());
-  res = client.Get("/");
+  res = client.Get("/");  // the dashboard (tests/web/dashboard_test.cpp, tests/browser/)
   ASSERT_TRUE(res);
-  EXPECT_NE(res->body.find("heat_energy"), std::string::npos);
+  EXPECT_NE(res->body.find("dashboard.js"), std::string::npos);
   res = client.Head("/metrics");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
