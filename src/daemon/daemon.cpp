@@ -1,6 +1,5 @@
 #include "daemon/daemon.hpp"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <asio/co_spawn.hpp>
@@ -21,6 +20,8 @@
 
 #include "daemon/fanout.hpp"
 #include "daemon/http.hpp"
+#include "daemon/log_setup.hpp"
+#include "daemon/notify.hpp"
 #include "daemon/outputs.hpp"
 #include "daemon/status.hpp"
 #include "kmp/catalogue.hpp"
@@ -101,6 +102,7 @@ class Runner {
                                  const std::string& config_path) {
     asio::io_context io;
     asio::signal_set signals(io, SIGINT, SIGTERM, SIGHUP);
+    Watchdog watchdog(io);
     std::optional<Config> next;
     std::function<void(const std::error_code&, int)> on_signal = [&](const std::error_code& ec,
                                                                      int sig) {
@@ -119,10 +121,13 @@ class Runner {
           return;
         }
         spdlog::info("SIGHUP: reloading {} after in-flight polls", config_path);
+        notify_reloading();
       } else {
         spdlog::info("stopping after in-flight polls");
+        notify_stopping();
       }
       stopping_ = true;
+      watchdog.stop();
       for (auto& m : meters) {
         if (m.timer != nullptr) m.timer->cancel();
       }
@@ -480,8 +485,7 @@ void set_log_level(LogLevel level) {
 
 int run(Config config, const RunOptions& options) {
   // Logs go to stderr: stdout carries the console output (readings), which scripts may parse.
-  if (spdlog::get("kamstrup") == nullptr)
-    spdlog::set_default_logger(spdlog::stderr_color_mt("kamstrup"));
+  setup_logging();
   for (;;) {
     set_log_level(config.log_level);
     spdlog::info("kamstrup run: {} meter(s), history in {} ({})", config.meters.size(),
@@ -535,6 +539,8 @@ int run(Config config, const RunOptions& options) {
       }
     }
     Runner runner(config, *st, fanout, status);
+    notify_ready(std::to_string(config.meters.size()) + " meter(s), history in " +
+                 config.store.path);
     std::optional<Config> next = runner.run_loop(meters, options.config_path);
     if (http) http->stop();
     fanout.stop(std::chrono::seconds(5));
