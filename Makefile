@@ -45,10 +45,13 @@ format-check: deps
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format --dry-run -Werror
 
 # The Debian package (dpkg-buildpackage -us -uc -b, a plain Release build in build-deb/); the
-# files it writes next to the source tree are moved to dist/.
-deb: deps-build
+# files it writes next to the source tree are moved to dist/. The build includes the tests (their
+# libraries are build dependencies) unless DEB_BUILD_PROFILES=nocheck, which needs only
+# `install-deps --runtime --build`.
+DEB_BUILD_PROFILES ?=
+deb: $(if $(filter nocheck,$(DEB_BUILD_PROFILES)),deps-build,deps)
 	@echo "== Debian package (Release, build tree build-deb/)"
-	@DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" dpkg-buildpackage -us -uc -b -J$(JOBS) >build-deb.log 2>&1 \
+	@DEB_BUILD_OPTIONS="$(DEB_BUILD_OPTIONS)" DEB_BUILD_PROFILES="$(DEB_BUILD_PROFILES)" dpkg-buildpackage -us -uc -b -J$(JOBS) >build-deb.log 2>&1 \
 	  || { tail -60 build-deb.log; echo "make deb: dpkg-buildpackage failed (whole log: build-deb.log)"; exit 1; }
 	@mkdir -p dist
 	@mv ../kamstrup-reader_$(DEB_VERSION)_$(DEB_ARCH).deb ../kamstrup-reader-dbgsym_$(DEB_VERSION)_$(DEB_ARCH).deb \
