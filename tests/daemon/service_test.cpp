@@ -129,11 +129,11 @@ TEST(Service, NotifiesReadyWatchdogReloadAndStop) {
   EXPECT_TRUE(std::filesystem::exists(dir / "k.db"));
 
   int keepalives = 0;
-  const auto until = std::chrono::steady_clock::now() + 3s;
+  const auto until = std::chrono::steady_clock::now() + 5s;
   while (keepalives < 5 && std::chrono::steady_clock::now() < until) {
     if (notify.next(1s) == "WATCHDOG=1") ++keepalives;
   }
-  EXPECT_EQ(keepalives, 5);  // loose: 5 keep-alives take ~1 s of the 3 s allowed
+  EXPECT_EQ(keepalives, 5);  // loose: 5 keep-alives take ~1 s of the 5 s allowed
 
   daemon.signal(SIGHUP);
   const std::string reloading = notify.wait_for("RELOADING=1");
@@ -380,7 +380,10 @@ TEST(Service, RunsUnderTheUnitsSandbox) {
                                             "--config",
                                             config};
   args.insert(args.end(), sandbox.begin(), sandbox.end());
-  ScopedEnv env{{"NOTIFY_SOCKET", notify.path()}};
+  // Under the sanitizer build, ASan's own start-up and LeakSanitizer's exit check call
+  // setrlimit and ptrace, which the unit's filter (rightly) refuses; they are not the daemon's.
+  ScopedEnv env{{"NOTIFY_SOCKET", notify.path()},
+                {"ASAN_OPTIONS", "detect_leaks=0:disable_coredump=0"}};
   Background daemon(args, dir / "sandboxed");
 
   ASSERT_NE(notify.wait_for("READY=1", 30s), "") << daemon.err();
