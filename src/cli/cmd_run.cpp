@@ -48,8 +48,22 @@ void add_config_command(CLI::App& app) {
       "Validate a configuration file and print the effective configuration (secrets "
       "masked). Exit 0 when valid, 2 naming the first problem's key path.");
   auto path = std::make_shared<std::string>();
+  auto quiet = std::make_shared<bool>(false);
   check->add_option("FILE", *path, "YAML configuration file")->required();
-  check->callback([path] {
+  check->add_flag("-q,--quiet", *quiet,
+                  "Print nothing when the file is valid; on an error, one line naming the file "
+                  "to edit (for the systemd unit's ExecStartPre=, whose output is the journal)");
+  check->callback([path, quiet] {
+    if (*quiet) {
+      try {
+        daemon::load_config(*path);
+      } catch (const daemon::ConfigError& e) {
+        const std::string where = e.path() == *path ? "" : *path + ": ";
+        throw ExitCode(kExitUsage, where + e.what() + " (edit " + *path +
+                                       "; every key is in kamstrup.yaml(5) and config.md)");
+      }
+      return;
+    }
     daemon::Config config = load_or_exit(*path);
     std::cout << daemon::dump_config(config);
   });

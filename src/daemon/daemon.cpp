@@ -1,6 +1,5 @@
 #include "daemon/daemon.hpp"
 
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <asio/io_context.hpp>
@@ -16,6 +15,8 @@
 
 #include "daemon/fanout.hpp"
 #include "daemon/http.hpp"
+#include "daemon/log_setup.hpp"
+#include "daemon/notify.hpp"
 #include "daemon/outputs.hpp"
 #include "daemon/poller.hpp"
 #include "daemon/status.hpp"
@@ -110,6 +111,8 @@ class Daemon {
       if (!open(g)) return 1;
       poller_ = g.poller.get();
       g.poller->start(io_);
+      notify_ready(std::to_string(config_.meters.size()) + " meter(s), history in " +
+                   config_.store.path);
       if (exit_) poller_->stop();  // a SIGTERM while this configuration opened
       if (hup_again_ && !exit_) {
         hup_again_ = false;
@@ -142,7 +145,11 @@ class Daemon {
     if (ec) return;
     arm();
     if (sig != SIGHUP) {
-      if (!exit_) spdlog::info("stopping after in-flight polls");
+      if (!exit_) {
+        spdlog::info("stopping after in-flight polls");
+        notify_stopping();
+        watchdog_.stop();
+      }
       exit_ = true;
       if (poller_ != nullptr) poller_->stop();
       return;
@@ -175,6 +182,7 @@ class Daemon {
       return;
     }
     spdlog::info("SIGHUP: reloading {} after in-flight polls", options_.config_path);
+    notify_reloading();
     next_ = std::move(next);
     next_lock_ = std::move(lock);
     poller_->stop();
@@ -276,6 +284,7 @@ class Daemon {
 
   asio::io_context io_;
   asio::signal_set signals_{io_, SIGINT, SIGTERM, SIGHUP};
+  Watchdog watchdog_{io_};  // WATCHDOG=1 from the loop that polls, for the daemon's whole life
   Config config_;
   RunOptions options_;
   std::unique_ptr<store::WriterLock> lock_;
@@ -293,8 +302,7 @@ class Daemon {
 
 int run(Config config, const RunOptions& options) {
   // Logs go to stderr: stdout carries the console output (readings), which scripts may parse.
-  if (spdlog::get("kamstrup") == nullptr)
-    spdlog::set_default_logger(spdlog::stderr_color_mt("kamstrup"));
+  setup_logging();
   Daemon daemon(std::move(config), options);
   return daemon.run();
 }
