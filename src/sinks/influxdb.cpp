@@ -142,13 +142,14 @@ std::vector<std::pair<std::string, std::string>> InfluxSink::tags_for(
   auto tags = cfg_.tags;
   for (const auto& [m, extra] : cfg_.meter_tags) {
     if (m != meter) continue;
-    for (const auto& [k, v] : extra) {
-      auto same =
-          std::find_if(tags.begin(), tags.end(), [&](const auto& t) { return t.first == k; });
+    for (const auto& tag : extra) {
+      // Not a structured binding: clang 14 cannot capture one in the lambda.
+      auto same = std::find_if(tags.begin(), tags.end(),
+                               [&](const auto& t) { return t.first == tag.first; });
       if (same != tags.end()) {
-        same->second = v;  // the meter's own value wins over the output's
+        same->second = tag.second;  // the meter's own value wins over the output's
       } else {
-        tags.emplace_back(k, v);
+        tags.emplace_back(tag.first, tag.second);
       }
     }
   }

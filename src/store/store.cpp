@@ -43,7 +43,9 @@ constexpr int kPageSize = 1024;
 //  * value is TEXT and always bound as text: exact decimals ("1267650600228229401496703205383000",
 //    "0.0") must never pass through REAL.
 //  * polls(time_ms) serves delete_before() and history queries without a meter.
-constexpr const char* kSchemaV1 = R"sql(
+// No longer created (new files start at version 3), kept as the record of what a version 1 file
+// holds: the v1 -> v2 -> v3 migration reads exactly these tables.
+[[maybe_unused]] constexpr const char* kSchemaV1 = R"sql(
 CREATE TABLE polls(
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
   meter TEXT NOT NULL,
