@@ -246,26 +246,27 @@ std::string unique_id(const std::string& device_id, const std::string& reg) {
   return device_id + "_" + id_part(reg);
 }
 
-std::string config_payload(const Discovery& d, const Sensor& s) {
+namespace {
+
+// The payload's start: name, ids, state and availability topics.
+std::string entity_head(const Discovery& d, const std::string& name) {
   using text::json_quote;
-  std::string o = "{\"name\": " + json_quote(d.name) +
+  std::string o = "{\"name\": " + json_quote(name) +
                   ", \"unique_id\": " + json_quote(unique_id(d.device_id, d.reg)) +
                   ", \"state_topic\": " + json_quote(d.state_topic) + ", \"availability\": [";
   for (std::size_t i = 0; i < d.availability.size(); ++i)
     o += (i == 0 ? "{\"topic\": " : ", {\"topic\": ") + json_quote(d.availability[i]) + "}";
-  o += "], \"availability_mode\": \"all\"";
-  if (s.numeric) {
-    if (!s.unit.empty()) o += ", \"unit_of_measurement\": " + json_quote(s.unit);
-    if (!s.device_class.empty()) o += ", \"device_class\": " + json_quote(s.device_class);
-    if (!s.state_class.empty()) o += ", \"state_class\": " + json_quote(s.state_class);
-    if (s.precision >= 0) o += ", \"suggested_display_precision\": " + std::to_string(s.precision);
-  }
-  if (s.diagnostic) o += ", \"entity_category\": \"diagnostic\"";
+  return o + "], \"availability_mode\": \"all\"";
+}
+
+// The payload's end: the device and the origin.
+std::string device_tail(const Discovery& d) {
+  using text::json_quote;
   // The model from the sourced meter-type table (kmp::meter_type_name) when it names the type,
   // else the bare GetType code: no guessed model names.
   const std::string& model = d.info.model.empty() ? d.info.meter_type : d.info.model;
-  o += ", \"device\": {\"identifiers\": [" + json_quote(d.device_id) +
-       "], \"manufacturer\": \"Kamstrup\"";
+  std::string o = ", \"device\": {\"identifiers\": [" + json_quote(d.device_id) +
+                  "], \"manufacturer\": \"Kamstrup\"";
   if (!model.empty()) o += ", \"model\": " + json_quote(model);
   if (!d.info.serial.empty()) o += ", \"serial_number\": " + json_quote(d.info.serial);
   if (!d.info.sw_revision.empty()) o += ", \"sw_version\": " + json_quote(d.info.sw_revision);
@@ -273,6 +274,36 @@ std::string config_payload(const Discovery& d, const Sensor& s) {
   o += ", \"origin\": {\"name\": \"kamstrup-reader\", \"sw_version\": " +
        json_quote(KAMSTRUP_VERSION) + "}}";
   return o;
+}
+
+}  // namespace
+
+std::string config_payload(const Discovery& d, const Sensor& s) {
+  using text::json_quote;
+  std::string o = entity_head(d, d.name);
+  if (s.numeric) {
+    if (!s.unit.empty()) o += ", \"unit_of_measurement\": " + json_quote(s.unit);
+    if (!s.device_class.empty()) o += ", \"device_class\": " + json_quote(s.device_class);
+    if (!s.state_class.empty()) o += ", \"state_class\": " + json_quote(s.state_class);
+    if (s.precision >= 0) o += ", \"suggested_display_precision\": " + std::to_string(s.precision);
+  }
+  if (s.diagnostic) o += ", \"entity_category\": \"diagnostic\"";
+  return o + device_tail(d);
+}
+
+std::string flag_key(std::string_view flag) {
+  return "info_" + std::string(flag);
+}
+
+std::string_view flag_state(const kmp::InfoFlagDef& flag, std::uint64_t code) {
+  return flag.bit < 64 && ((code >> flag.bit) & 1U) != 0 ? "ON" : "OFF";
+}
+
+std::string flag_payload(const Discovery& d, const kmp::InfoFlagDef& flag) {
+  std::string name(flag.description);  // "no voltage supply" → "No voltage supply"
+  if (!name.empty()) name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[0])));
+  return entity_head(d, name) +
+         ", \"device_class\": \"problem\", \"entity_category\": \"diagnostic\"" + device_tail(d);
 }
 
 }  // namespace kamstrup::sinks::ha

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kmp/catalogue.hpp"
+#include "kmp/info_code.hpp"
 #include "kmp/quantity.hpp"
 #include "sinks/sink.hpp"
 #include "store/store.hpp"
@@ -85,5 +86,16 @@ struct Discovery {
   std::vector<std::string> availability;  // topics that must all say "online"
 };
 std::string config_payload(const Discovery& d, const Sensor& s);
+
+// The info code's flags, one binary sensor per flag the meter's table documents
+// (kmp::info_flag_table): device_class problem, entity_category diagnostic, state "ON" while the
+// flag is set in the latest info code, "OFF" otherwise. Its key in unique ids and topics is
+// flag_key(flag.name): "info_<flag>".
+inline constexpr std::int32_t kInfoRegister = 99;  // register 0x0063, the /#1 reply's info field
+std::string flag_key(std::string_view flag);
+std::string_view flag_state(const kmp::InfoFlagDef& flag, std::uint64_t code);
+// The payload of <prefix>/binary_sensor/<unique_id>/config; `d.name` is ignored (the flag's
+// description names it).
+std::string flag_payload(const Discovery& d, const kmp::InfoFlagDef& flag);
 
 }  // namespace kamstrup::sinks::ha

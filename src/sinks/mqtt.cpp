@@ -30,6 +30,12 @@
 //
 // A device class HA would not accept with the unit is left out and logged once per register
 // (Sink::note); the value, unit and state class still go out.
+//
+// The info code's flags: once a poll brings the info code (register 99), one retained
+// binary_sensor config per flag the meter's table documents (MeterInfo::info_codes, from the
+// meter's `model`), on <discovery_prefix>/binary_sensor/<device id>_info_<flag>/config
+// (device_class problem, entity_category diagnostic), and each flag's state "ON"/"OFF" on
+// <base>/<meter>/info/<flag> with every info code published.
 
 #include "sinks/mqtt.hpp"
 
@@ -55,6 +61,8 @@
 #include <vector>
 
 #include "kmp/catalogue.hpp"
+#include "kmp/decimal.hpp"
+#include "kmp/info_code.hpp"
 #include "sinks/format.hpp"
 #include "sinks/homeassistant.hpp"
 #include "text/text.hpp"
@@ -214,6 +222,7 @@ struct MeterState {
   std::map<std::string, std::int64_t> read_ms;      // read time of that value
   std::map<std::string, std::string> config_topic;  // register → its current discovery topic
   std::string device_id;                            // as last announced
+  std::optional<std::uint64_t> info_code;           // the latest info code published
 };
 
 }  // namespace
@@ -649,6 +658,10 @@ struct MqttSink::Impl {
   [[nodiscard]] std::string meter_topic(const std::string& meter) const {
     return cfg.base_topic + "/" + topic_part(meter);
   }
+  // <base>/<meter>/info/<flag>: "ON" or "OFF".
+  [[nodiscard]] std::string flag_topic(const std::string& meter, std::string_view flag) const {
+    return meter_topic(meter) + "/info/" + topic_part(flag);
+  }
   [[nodiscard]] std::string availability_topic(const std::string& meter) const {
     return meter_topic(meter) + "/availability";
   }
@@ -724,17 +737,64 @@ struct MqttSink::Impl {
                           {status_topic, availability_topic(meter)}};
     const std::string topic =
         cfg.discovery_prefix + "/sensor/" + ha::unique_id(ms.device_id, reg) + "/config";
-    std::string payload = ha::config_payload(d, ms.registers[reg]);
-    auto old = ms.config_topic.find(reg);
+    announce(ms, reg, topic, ha::config_payload(d, ms.registers[reg]), out);
+  }
+
+  // Publishes one entity's config on `topic` when it changed, and deletes the one `key` had on
+  // another topic (a new device id) unless another meter announces there now. Holds pub_mu.
+  void announce(MeterState& ms, const std::string& key, const std::string& topic,
+                std::string payload, std::vector<Message>& out) {
+    auto old = ms.config_topic.find(key);
     if (old != ms.config_topic.end() && old->second != topic && !claimed(old->second, ms)) {
       out.push_back({old->second, "", true});  // empty retained config: HA drops the entity
       configs.erase(old->second);
     }
-    ms.config_topic[reg] = topic;
+    ms.config_topic[key] = topic;
     std::string& current = configs[topic];
     if (current != payload) {
       current = payload;
       out.push_back({topic, std::move(payload), true});
+    }
+  }
+
+  // The info code's table for a meter: the one its identity names (MeterInfo::info_codes).
+  static kmp::InfoCodes info_table(const MeterState& ms) {
+    if (!ms.info) return kmp::InfoCodes::Unknown;
+    return kmp::parse_info_codes(ms.info->info_codes).value_or(kmp::InfoCodes::Unknown);
+  }
+
+  // One binary sensor per flag the meter's info-code table documents, once an info code came.
+  // Holds pub_mu.
+  void update_flag_discovery(const std::string& meter, MeterState& ms, std::vector<Message>& out) {
+    if (!cfg.homeassistant || !ms.info || !ms.info_code) return;
+    for (const auto& flag : kmp::info_flag_table(info_table(ms))) {
+      const std::string key = ha::flag_key(flag.name);
+      const ha::Discovery d{meter,
+                            *ms.info,
+                            ms.device_id,
+                            key,
+                            {},
+                            flag_topic(meter, flag.name),
+                            {status_topic, availability_topic(meter)}};
+      const std::string topic =
+          cfg.discovery_prefix + "/binary_sensor/" + ha::unique_id(ms.device_id, key) + "/config";
+      announce(ms, key, topic, ha::flag_payload(d, flag), out);
+    }
+  }
+
+  // The states of the documented flags of an info code (register 99) about to be published.
+  void flag_states(const std::string& meter, MeterState& ms, const store::Value& v,
+                   std::vector<Message>& states) {
+    auto exact = kmp::Decimal::parse(v.value);
+    if (!exact) return;
+    auto bits = kmp::decode_info_code(kmp::InfoCodes::Unknown, *exact);
+    if (!bits) return;  // not a whole number: nothing to decode
+    std::uint64_t code = 0;
+    for (const auto& b : *bits) code |= std::uint64_t{1} << b.bit;
+    ms.info_code = code;
+    for (const auto& flag : kmp::info_flag_table(info_table(ms))) {
+      states.push_back(
+          {flag_topic(meter, flag.name), std::string(ha::flag_state(flag, code)), cfg.retain});
     }
   }
 
@@ -755,6 +815,7 @@ struct MqttSink::Impl {
       }
       ms.device_id = id;
       for (const auto& [reg, s] : ms.registers) update_discovery(name, ms, reg, out);
+      update_flag_discovery(name, ms, out);
     }
   }
 
@@ -819,6 +880,10 @@ struct MqttSink::Impl {
         ms.read_ms[reg] = pick.poll->time_ms;
         ms.registers[reg] = std::move(s);
         update_discovery(meter, ms, reg, msgs);
+        if (pick.value->register_id == ha::kInfoRegister) {
+          flag_states(meter, ms, *pick.value, states);
+          update_flag_discovery(meter, ms, msgs);
+        }
       }
       msgs.insert(msgs.end(), std::make_move_iterator(states.begin()),
                   std::make_move_iterator(states.end()));

@@ -8,6 +8,9 @@
 //                                 the meter's is one step away, ha::sensor). One message per
 //                                 register per delivery: the newest (by read time) of the batch,
 //                                 so a backlog after an outage is not replayed into HA's states
+//   <base>/<meter>/info/<flag>    "ON"/"OFF", retained (`retain`), with each info code (register
+//                                 99) delivered: one per flag of the meter's info-code table
+//                                 (MeterInfo::info_codes; none for "unknown")
 //   <base>/<meter>/state          `format: nested` (default): one JSON object per poll, every
 //                                 poll of a backlog, not retained (an event stream): the poll as
 //                                 files and the console write it (poll_json, docs/formats.md);
@@ -20,6 +23,7 @@
 //   <base>/status                 "online", retained, on every connect; the connection's will
 //                                 (broker sends it on an unclean end) and close() set "offline"
 //   <discovery_prefix>/sensor/<unique_id>/config   HA discovery, retained (see mqtt.cpp)
+//   <discovery_prefix>/binary_sensor/<unique_id>/config   the info-code flags (see mqtt.cpp)
 //
 // Delivery: deliver() publishes every message of the batch and returns when the broker has
 // acknowledged all of them (PUBACK for QoS 1, PUBCOMP for QoS 2, written to the socket for

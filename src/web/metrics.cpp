@@ -5,6 +5,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "kmp/catalogue.hpp"
 #include "kmp/units.hpp"
@@ -133,10 +134,63 @@ std::optional<BaseSample> base_sample(const store::Value& v) {
   return s;
 }
 
+// Which registers the meter has, once it answered: 1 for each that came with its latest values,
+// 0 for each configured one it lacks (a KMP meter says so per register; MeterStatus).
+void add_supported(const MeterStatus& m, const std::string& ml, Family& supported) {
+  if (m.polls_ok == 0) return;  // not answered yet: nothing known
+  std::set<std::string> said(m.unsupported.begin(), m.unsupported.end());
+  for (const auto& v : m.last_poll.values) {
+    if (!said.insert(v.name).second) continue;
+    supported.samples.push_back("kamstrup_register_supported{" + ml + ",register=\"" +
+                                label(v.name) + "\"} 1");
+  }
+  for (const auto& name : m.unsupported) {
+    supported.samples.push_back("kamstrup_register_supported{" + ml + ",register=\"" + label(name) +
+                                "\"} 0");
+  }
+}
+
+// The raw info code (every set bit, so an undocumented one stays visible) and a 0/1 per flag the
+// meter's table documents; nothing when the latest answer carried no info code.
+void add_info(const MeterStatus& m, const std::string& ml, Family& code, Family& flag) {
+  if (!m.info_flags) return;
+  std::uint64_t raw = 0;
+  std::set<unsigned> set_bits;
+  for (const auto& f : *m.info_flags) {
+    raw |= std::uint64_t{1} << f.bit;
+    set_bits.insert(f.bit);
+  }
+  code.samples.push_back("kamstrup_info_code{" + ml + "} " + std::to_string(raw));
+  for (const auto& def : kmp::info_flag_table(m.info_codes)) {
+    flag.samples.push_back("kamstrup_info_flag{" + ml + ",flag=\"" + label(std::string(def.name)) +
+                           "\"} " + (set_bits.contains(def.bit) ? "1" : "0"));
+  }
+}
+
+template <typename MakeFamily>
+void add_store(const StoreHealth& s, MakeFamily& family) {
+  family("kamstrup_store_up", "gauge",
+         "1 while the history store can be written, 0 while writing fails (polls are then held "
+         "in memory).")
+      .samples.push_back(std::string("kamstrup_store_up ") + (s.ok ? "1" : "0"));
+  family("kamstrup_store_errors_total", "counter", "Failed store operations since start.")
+      .samples.push_back("kamstrup_store_errors_total " + std::to_string(s.errors));
+  family("kamstrup_store_held_polls", "gauge",
+         "Polls held in memory, waiting to be written to the store.")
+      .samples.push_back("kamstrup_store_held_polls " + std::to_string(s.held));
+  family("kamstrup_store_queue_size", "gauge",
+         "How many polls may be held in memory while the store fails (store.queue).")
+      .samples.push_back("kamstrup_store_queue_size " + std::to_string(s.queue));
+  family("kamstrup_store_dropped_polls_total", "counter",
+         "Held polls dropped since start because the queue was full.")
+      .samples.push_back("kamstrup_store_dropped_polls_total " + std::to_string(s.dropped));
+}
+
 }  // namespace
 
 std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
-                               const std::vector<SinkHealth>& sinks) {
+                               const std::vector<SinkHealth>& sinks,
+                               const std::optional<StoreHealth>& store) {
   std::deque<Family> f;  // a deque: the references handed out below must stay valid
   auto family = [&](const std::string& name, const std::string& type,
                     const std::string& help) -> Family& {
@@ -176,6 +230,15 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
                            "right (a unit no rule converts for the target), since start.");
   Family& out_up =
       family("kamstrup_output_up", "gauge", "1 when the output's last delivery attempt succeeded.");
+  Family& supported = family("kamstrup_register_supported", "gauge",
+                             "1 for a register the meter sent in its latest answer, 0 for a "
+                             "configured register the meter does not have.");
+  Family& info_code = family("kamstrup_info_code", "gauge",
+                             "The meter's info code in its latest answer: the sum of the values "
+                             "of its set flags, documented or not.");
+  Family& info_flag = family("kamstrup_info_flag", "gauge",
+                             "1 when the flag is set in the meter's latest info code, for every "
+                             "flag its info-code table (the meter's model) documents.");
   Family& build = family("kamstrup_build_info", "gauge",
                          "Always 1; the labels say which build of kamstrup-reader runs.");
   build.samples.push_back("kamstrup_build_info{version=\"" + label(std::string(version())) +
@@ -226,6 +289,8 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
                             std::to_string(m.stats.bytes_sent));
     bytes.samples.push_back("kamstrup_bytes_total{" + ml + ",direction=\"received\"} " +
                             std::to_string(m.stats.bytes_received));
+    add_supported(m, ml, supported);
+    add_info(m, ml, info_code, info_flag);
   }
   for (const auto& s : sinks) {
     std::string sl = "output=\"" + label(s.id) + "\"";
@@ -242,6 +307,7 @@ std::string prometheus_metrics(const std::vector<MeterStatus>& meters,
     out_up.samples.push_back("kamstrup_output_up{" + sl + "} " +
                              (s.last_error.empty() ? "1" : "0"));
   }
+  if (store) add_store(*store, family);
   std::string out;
   for (const auto& fam : f) {
     if (fam.samples.empty()) continue;

@@ -1,5 +1,6 @@
-// The daemon's own pages: /metrics (Prometheus), /api/meters and /api/outputs (JSON), and the
-// dashboard at / (web/, docs/web.md). Each request reads the current state from the HealthSource.
+// The daemon's own pages: /metrics (Prometheus), /api/meters, /api/outputs and, when the
+// HealthSource has a store, /api/store (JSON), and the dashboard at / (web/, docs/web.md). Each
+// request reads the current state from the HealthSource.
 #pragma once
 
 #include "web/health.hpp"

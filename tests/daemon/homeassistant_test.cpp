@@ -18,6 +18,7 @@
 
 #include "../e2e/process.hpp"
 #include "../support/servers.hpp"
+#include "kmp/info_code.hpp"
 
 using namespace kamstrup::test;
 namespace support = kamstrup::test::support;
@@ -196,6 +197,55 @@ TEST(HomeAssistant, WaterMetersOverMqttWithDiscovery) {
   const std::size_t volumes = after.on("kamstrup/cold/volume").size();
   EXPECT_LT(volumes, states) << "the backlog was replayed into the register topic";
   EXPECT_GE(volumes, 1U);
+  EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
+}
+
+// The info code's flags as diagnostic problem sensors: a simulated MULTICAL 403 (its own process,
+// on a pty) whose info code has t1_above_range (8) and an undocumented bit (2) set, with `model:
+// multical403` naming the flags. One binary sensor per documented flag, its state from the code.
+TEST(HomeAssistant, InfoFlagsAsDiagnosticProblemSensors) {
+  TempDir dir;
+  const std::string link = dir / "meter";
+  std::ofstream(dir / "meter.yaml") << "base: multical403\nserial: 40312345\n"
+                                    << "registers:\n  info: \"10\"\n";
+  Background sim({kBin, "simulate", "--profile-file", dir / "meter.yaml", "--pty", link},
+                 dir / "sim");
+  ASSERT_TRUE(sim.wait_for_output("\n", 30000ms)) << sim.err();
+  support::Mosquitto broker(dir.path(), free_tcp_port());
+  broker.start();
+  Subscriber sub(broker.port(), "#");
+  std::ofstream(dir / "k.yaml") << "meters:\n  - name: heat\n    port: " << link
+                                << "\n    protocol: kmp\n    interval: 1s\n    model: multical403\n"
+                                << "    registers: [heat_energy, info]\n"
+                                << "store:\n  path: " << (dir / "k.db") << "\n"
+                                << "mqtt:\n  url: mqtt://127.0.0.1:" << broker.port()
+                                << "\n  client_id: kamstrup-ha-flags-" << getpid() << "\n";
+  Background daemon({kBin, "run", "--config", dir / "k.yaml"}, dir / "daemon");
+
+  const auto table = kamstrup::kmp::info_flag_table(kamstrup::kmp::InfoCodes::Multical403);
+  for (const auto& flag : table) {
+    const std::string id = "kamstrup_40312345_info_" + std::string(flag.name);
+    const auto payload = sub.latest("homeassistant/binary_sensor/" + id + "/config", 30s);
+    ASSERT_TRUE(payload) << id << "\n" << daemon.err();
+    const json c = json::parse(*payload);
+    EXPECT_EQ(c["unique_id"], id);
+    EXPECT_EQ(c["device_class"], "problem");
+    EXPECT_EQ(c["entity_category"], "diagnostic");
+    EXPECT_EQ(c["state_topic"], "kamstrup/heat/info/" + std::string(flag.name));
+    EXPECT_EQ(c["device"]["identifiers"], json::array({"kamstrup_40312345"}));
+    EXPECT_EQ(c["availability"].size(), 2U);
+    EXPECT_FALSE(c["name"].get<std::string>().empty());
+    const auto state = sub.latest("kamstrup/heat/info/" + std::string(flag.name), 30s);
+    ASSERT_TRUE(state) << flag.name;
+    EXPECT_EQ(*state, flag.name == "t1_above_range" ? "ON" : "OFF") << flag.name;
+  }
+  EXPECT_EQ(json::parse(*sub.latest("homeassistant/binary_sensor/kamstrup_40312345_info_no_supply/"
+                                    "config",
+                                    1s))["name"],
+            "No voltage supply");
+  // The undocumented bit has no entity of its own (the info register's sensor carries it: 10).
+  EXPECT_TRUE(sub.on("homeassistant/binary_sensor/kamstrup_40312345_info_bit_1/config").empty());
+  EXPECT_EQ(sub.latest("kamstrup/heat/info", 5s).value_or(""), "10");
   EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
 }
 

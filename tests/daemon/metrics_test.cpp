@@ -160,4 +160,75 @@ TEST(Metrics, LabelValuesAreEscaped) {
   EXPECT_EQ(check.status, 0) << check.out << check.err;
 }
 
+// What the meter's answer says beyond its values, rendered by a running daemon: a simulated
+// MULTICAL 403 (its own process, on a pty) whose info code has t1_above_range (8) and an
+// undocumented bit (2) set, asked for volume2, which it does not have.
+TEST(Metrics, UnsupportedRegistersInfoFlagsAndStoreHealthOverHttp) {
+  TempDir dir;
+  const std::string link = dir / "meter";
+  std::ofstream(dir / "meter.yaml") << "base: multical403\nserial: 40312345\n"
+                                    << "registers:\n  info: \"10\"\n";
+  Background sim({kBin, "simulate", "--profile-file", dir / "meter.yaml", "--pty", link},
+                 dir / "sim");
+  ASSERT_TRUE(sim.wait_for_output("\n", 30000ms)) << sim.err();
+  const int port = free_tcp_port();
+  std::ofstream(dir / "k.yaml") << "meters:\n  - name: heat\n    port: " << link
+                                << "\n    protocol: kmp\n    interval: 1s\n    model: multical403\n"
+                                << "    registers: [heat_energy, volume2, info]\n"
+                                << "store:\n  path: " << (dir / "k.db") << "\n  queue: 7\n"
+                                << "http:\n  listen: 127.0.0.1:" << port << "\n";
+  Background daemon({kBin, "run", "--config", dir / "k.yaml"}, dir / "run");
+  httplib::Client client("127.0.0.1", port);
+  std::string body;
+  for (int i = 0; i < 400 && body.empty(); ++i) {
+    auto res = client.Get("/metrics");
+    if (res && res->status == 200 && res->body.find("kamstrup_info_code{") != std::string::npos)
+      body = res->body;
+    else
+      std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_FALSE(body.empty()) << daemon.err();
+  auto check = run({"/usr/bin/promtool", "check", "metrics"}, body);
+  EXPECT_EQ(check.status, 0) << check.out << check.err << body;
+  for (const char* line : {
+           R"(kamstrup_register_supported{meter="heat",register="heat_energy"} 1)",
+           R"(kamstrup_register_supported{meter="heat",register="info"} 1)",
+           R"(kamstrup_register_supported{meter="heat",register="volume2"} 0)",
+           R"(kamstrup_info_code{meter="heat"} 10)",
+           R"(kamstrup_info_flag{meter="heat",flag="t1_above_range"} 1)",
+           R"(kamstrup_info_flag{meter="heat",flag="no_supply"} 0)",
+           R"(kamstrup_info_flag{meter="heat",flag="t2_above_range"} 0)",
+           "kamstrup_store_up 1",
+           "kamstrup_store_errors_total 0",
+           "kamstrup_store_held_polls 0",
+           "kamstrup_store_queue_size 7",
+           "kamstrup_store_dropped_polls_total 0",
+       }) {
+    EXPECT_NE(body.find(std::string(line) + "\n"), std::string::npos) << line << "\n" << body;
+  }
+
+  auto res = client.Get("/api/meters");
+  ASSERT_TRUE(res);
+  const auto meters = nlohmann::json::parse(res->body);
+  ASSERT_EQ(meters.size(), 1U) << res->body;
+  const auto& m = meters.at(0);
+  EXPECT_EQ(m.at("unsupported"), nlohmann::json::array({"volume2"})) << res->body;
+  EXPECT_EQ(m.at("info_codes"), "multical403") << res->body;
+  EXPECT_EQ(m.at("info_flags"), nlohmann::json::array({"bit_1", "t1_above_range"})) << res->body;
+  EXPECT_EQ(m.at("store").at("ok"), true) << res->body;
+  EXPECT_EQ(m.at("store").at("state"), "ok") << res->body;
+  EXPECT_EQ(m.at("store").at("errors"), 0) << res->body;
+  EXPECT_EQ(m.at("store").at("held"), 0) << res->body;
+  res = client.Get("/api/store");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  const auto store = nlohmann::json::parse(res->body);
+  EXPECT_EQ(store.at("path"), dir / "k.db") << res->body;
+  EXPECT_EQ(store.at("ok"), true);
+  EXPECT_EQ(store.at("queue"), 7);
+  EXPECT_EQ(store.at("dropped"), 0);
+  EXPECT_TRUE(store.at("since").is_null()) << res->body;  // never failed
+  EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
+}
+
 }  // namespace

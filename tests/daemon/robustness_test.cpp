@@ -3,6 +3,7 @@
 // page, a full disk (a real tmpfs mounted by the test), outputs that come back (influxd and
 // mosquitto restarted by the test), a broker that keeps flapping, and a kill -9 loop. Each one
 // bounded and a few iterations only; built in the default build, not again under ASan.
+#include <httplib.h>
 #include <sys/mount.h>
 
 #include <algorithm>
@@ -355,6 +356,67 @@ TEST(StoreFaults, HeldReadingsOverflowTheQueueCountedAndLogged) {
   EXPECT_EQ(m[1].str(), "2");
   EXPECT_GE(std::stoi(m[2].str()), 3);
   EXPECT_EQ(count_in(r.err, "answering on"), 1U) << r.err;
+}
+
+// What /metrics, /api/store and /api/meters say about the store while the disk is full and after:
+// down with its error, the polls held, the overflow counted; up again once the disk is freed.
+TEST(StoreFaults, DiskFullIsServedAsStoreHealth) {
+  TempDir dir;
+  Tmpfs fs(dir, "2m");
+  if (!fs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << fs.why();
+  const int port = free_tcp_port();
+  std::ofstream(dir / "k.yaml") << "meters:\n  - name: heat\n    port: sim:multical403\n"
+                                << "    interval: 1s\nstore:\n  path: " << (fs / "k.db")
+                                << "\n  queue: 2\nhttp:\n  listen: 127.0.0.1:" << port << "\n";
+  Background daemon({kBin, "run", "--config", dir / "k.yaml"}, dir / "run");
+  httplib::Client client("127.0.0.1", port);
+  auto get = [&](const std::string& path) {
+    auto res = client.Get(path);
+    return res && res->status == 200 ? res->body : std::string();
+  };
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return has(get("/metrics"),
+                   "kamstrup_polls_total{meter=\"heat\","
+                   "result=\"ok\"} 2");
+      },
+      30s))
+      << daemon.err();
+  EXPECT_TRUE(has(get("/metrics"), "\nkamstrup_store_up 1\n"));
+  EXPECT_GT(fs.fill("filler"), 0U);
+  // A poll a second into a queue of 2: held, then the oldest dropped.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return has(get("/metrics"), "kamstrup_store_held_polls 2\n") &&
+               !has(get("/metrics"), "kamstrup_store_dropped_polls_total 0\n");
+      },
+      30s))
+      << daemon.err() << get("/metrics");
+  const std::string down = get("/metrics");
+  EXPECT_TRUE(has(down, "\nkamstrup_store_up 0\n")) << down;
+  EXPECT_TRUE(has(down, "\nkamstrup_store_queue_size 2\n")) << down;
+  EXPECT_FALSE(has(down, "\nkamstrup_store_errors_total 0\n")) << down;
+  auto check = run({"/usr/bin/promtool", "check", "metrics"}, down);
+  EXPECT_EQ(check.status, 0) << check.out << check.err << down;
+  const json store = json::parse(get("/api/store"));
+  EXPECT_EQ(store.at("ok"), false);
+  EXPECT_TRUE(has(store.at("state").get<std::string>(), "full")) << store.dump();
+  EXPECT_TRUE(store.at("since").is_string()) << store.dump();
+  EXPECT_GE(store.at("errors").get<int>(), 1);
+  EXPECT_EQ(store.at("held"), 2);
+  EXPECT_GE(store.at("dropped").get<int>(), 1);
+  const json meter = json::parse(get("/api/meters")).at(0);
+  EXPECT_EQ(meter.at("store").at("ok"), false) << meter.dump();
+  EXPECT_EQ(meter.at("store").at("held"), 2) << meter.dump();
+
+  std::filesystem::remove(fs / "filler");
+  ASSERT_TRUE(wait_until([&] { return has(get("/metrics"), "\nkamstrup_store_up 1\n"); }, 30s))
+      << daemon.err();
+  const std::string up = get("/metrics");
+  EXPECT_TRUE(has(up, "\nkamstrup_store_held_polls 0\n")) << up;
+  EXPECT_FALSE(has(up, "\nkamstrup_store_dropped_polls_total 0\n")) << "a counter stays" << up;
+  EXPECT_EQ(json::parse(get("/api/store")).at("ok"), true);
+  EXPECT_EQ(daemon.terminate_and_wait(), 0) << daemon.err();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // in HA, and the kamstrup-402-mqtt flat payload. The broker-side behaviour is in mqtt_test.cpp.
 #include "sinks/homeassistant.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 #include <string>
@@ -227,6 +228,34 @@ TEST(HomeAssistantIds, SerialFirstThenTheMeterNameForACollision) {
   EXPECT_EQ(ha::device_id("heat", "67894321", true), "kamstrup_67894321_heat");
   EXPECT_EQ(ha::device_id("flat 2", "", false), "kamstrup_flat_2");
   EXPECT_EQ(ha::unique_id("kamstrup_1", "temp1"), "kamstrup_1_temp1");
+}
+
+// An info-code flag: a diagnostic problem sensor named after the flag's description, "ON" while
+// its bit is set.
+TEST(HomeAssistantConfig, InfoFlagIsADiagnosticProblemSensor) {
+  const auto table = kmp::info_flag_table(kmp::InfoCodes::Multical403);
+  const auto t1 = std::find_if(table.begin(), table.end(),
+                               [](const auto& f) { return f.name == "t1_above_range"; });
+  ASSERT_NE(t1, table.end());
+  ha::Discovery d{"heat",
+                  {"heat", "", "0x0403", "A2", "67894321", "kmp", "multical403"},
+                  "kamstrup_67894321",
+                  ha::flag_key(t1->name),
+                  {},
+                  "kamstrup/heat/info/t1_above_range",
+                  {"kamstrup/status", "kamstrup/heat/availability"}};
+  const json j = json::parse(ha::flag_payload(d, *t1));
+  EXPECT_EQ(j["name"], "T1 above measuring range or disconnected");
+  EXPECT_EQ(j["unique_id"], "kamstrup_67894321_info_t1_above_range");
+  EXPECT_EQ(j["device_class"], "problem");
+  EXPECT_EQ(j["entity_category"], "diagnostic");
+  EXPECT_EQ(j["state_topic"], "kamstrup/heat/info/t1_above_range");
+  EXPECT_FALSE(j.contains("unit_of_measurement"));
+  EXPECT_EQ(j["device"]["identifiers"], json::array({"kamstrup_67894321"}));
+  EXPECT_EQ(ha::flag_state(*t1, 8), "ON");
+  EXPECT_EQ(ha::flag_state(*t1, 10), "ON");
+  EXPECT_EQ(ha::flag_state(*t1, 2), "OFF");
+  EXPECT_EQ(ha::flag_state(*t1, 0), "OFF");
 }
 
 TEST(HomeAssistantConfig, PayloadCarriesOriginCategoryAndPrecision) {

@@ -80,4 +80,78 @@ TEST(Prometheus, PassesPromtool) {
   EXPECT_EQ(check.status, 0) << check.out << check.err << m;
 }
 
+// What the meter's answer says beyond its values: which configured registers it has (once it
+// answered), its raw info code and a 0/1 per flag its table documents.
+TEST(Prometheus, SupportedRegistersAndInfoFlags) {
+  web::MeterStatus m =
+      meter("heat", {{60, "heat_energy", "55.006", "", "MWh"}, {99, "info", "10", "", ""}});
+  m.polls_ok = 3;
+  m.unsupported = {"volume2"};
+  m.info_codes = kmp::InfoCodes::Multical403;
+  m.info_flags =
+      kmp::decode_info_code(kmp::InfoCodes::Multical403, std::uint64_t{10});  // bit 1 + bit 3
+  web::MeterStatus quiet = meter("cold", {});
+  quiet.up = false;  // never answered: nothing known about its registers or info code
+  const std::string t = web::prometheus_metrics({m, quiet}, {});
+  EXPECT_THAT(t, HasSubstr("# TYPE kamstrup_register_supported gauge\n"));
+  EXPECT_THAT(
+      t, HasSubstr("kamstrup_register_supported{meter=\"heat\",register=\"heat_energy\"} 1\n"));
+  EXPECT_THAT(t, HasSubstr("kamstrup_register_supported{meter=\"heat\",register=\"info\"} 1\n"));
+  EXPECT_THAT(t, HasSubstr("kamstrup_register_supported{meter=\"heat\",register=\"volume2\"} 0\n"));
+  EXPECT_THAT(t, Not(HasSubstr("kamstrup_register_supported{meter=\"cold\"")));
+  // Raw: the undocumented bit 1 (value 2) stays visible.
+  EXPECT_THAT(t, HasSubstr("# TYPE kamstrup_info_code gauge\n"));
+  EXPECT_THAT(t, HasSubstr("kamstrup_info_code{meter=\"heat\"} 10\n"));
+  EXPECT_THAT(t, HasSubstr("kamstrup_info_flag{meter=\"heat\",flag=\"t1_above_range\"} 1\n"));
+  EXPECT_THAT(t, HasSubstr("kamstrup_info_flag{meter=\"heat\",flag=\"no_supply\"} 0\n"));
+  EXPECT_THAT(t, Not(HasSubstr("flag=\"bit_1\"")));  // only documented flags get a 0/1
+  std::size_t flags = 0;
+  for (auto at = t.find("kamstrup_info_flag{"); at != std::string::npos;
+       at = t.find("kamstrup_info_flag{", at + 1)) {
+    ++flags;
+  }
+  EXPECT_EQ(flags, kmp::info_flag_table(kmp::InfoCodes::Multical403).size());
+  EXPECT_THAT(t, Not(HasSubstr("kamstrup_info_code{meter=\"cold\"")));
+  auto check = test::run({"/usr/bin/promtool", "check", "metrics"}, t);
+  EXPECT_EQ(check.status, 0) << check.out << check.err << t;
+}
+
+// No info code in the answer: no flags, no raw code. Bits-only table: the raw code, no flags.
+TEST(Prometheus, InfoFlagsNeedAnInfoCodeAndATable) {
+  web::MeterStatus m = meter("heat", {{60, "heat_energy", "55.006", "", "MWh"}});
+  m.polls_ok = 1;
+  m.info_codes = kmp::InfoCodes::Multical403;
+  EXPECT_THAT(web::prometheus_metrics({m}, {}), Not(HasSubstr("kamstrup_info_")));
+  m.info_codes = kmp::InfoCodes::Unknown;
+  m.info_flags = kmp::decode_info_code(kmp::InfoCodes::Unknown, std::uint64_t{0});
+  const std::string t = web::prometheus_metrics({m}, {});
+  EXPECT_THAT(t, HasSubstr("kamstrup_info_code{meter=\"heat\"} 0\n"));
+  EXPECT_THAT(t, Not(HasSubstr("kamstrup_info_flag{")));
+}
+
+TEST(Prometheus, StoreHealth) {
+  EXPECT_THAT(render(), Not(HasSubstr("kamstrup_store_")));  // no store given: no families
+  web::StoreHealth s;
+  s.ok = false;
+  s.state = "cannot write: database or disk is full";
+  s.errors = 4;
+  s.held = 2;
+  s.queue = 2;
+  s.dropped = 3;
+  const std::string t = web::prometheus_metrics({}, {}, s);
+  for (const char* line :
+       {"# TYPE kamstrup_store_up gauge\nkamstrup_store_up 0\n",
+        "# TYPE kamstrup_store_errors_total counter\nkamstrup_store_errors_total 4\n",
+        "# TYPE kamstrup_store_held_polls gauge\nkamstrup_store_held_polls 2\n",
+        "# TYPE kamstrup_store_queue_size gauge\nkamstrup_store_queue_size 2\n",
+        "# TYPE kamstrup_store_dropped_polls_total counter\nkamstrup_store_dropped_polls_total "
+        "3\n"}) {
+    EXPECT_THAT(t, HasSubstr(line));
+  }
+  s.ok = true;
+  EXPECT_THAT(web::prometheus_metrics({}, {}, s), HasSubstr("kamstrup_store_up 1\n"));
+  auto check = test::run({"/usr/bin/promtool", "check", "metrics"}, t);
+  EXPECT_EQ(check.status, 0) << check.out << check.err << t;
+}
+
 }  // namespace
