@@ -551,7 +551,6 @@ struct Store::Impl {
   // Cursor moves not yet on disk, and when they were last written.
   std::map<std::string, std::int64_t> cursors;
   std::chrono::steady_clock::time_point cursors_written = std::chrono::steady_clock::now();
-  CursorFlush cursor_flush;
   std::mutex listeners_mu;
   std::map<int, Listener> listeners;
   int next_listener = 1;
@@ -1083,8 +1082,7 @@ std::vector<std::int64_t> Store::Impl::write_polls(std::span<Poll> polls) {
       ptrs.push_back(&p);
     }
     roll(ptrs);
-    if (!cursors.empty() &&
-        std::chrono::steady_clock::now() - cursors_written >= cursor_flush.with_poll)
+    if (!cursors.empty() && std::chrono::steady_clock::now() - cursors_written >= kCursorFlush)
       write_cursors();
     tx.commit();
   } catch (...) {
@@ -1166,16 +1164,11 @@ void Store::set_cursor(const std::string& sink, std::int64_t seq) {
   auto& im = *impl_;
   im.d.require_writable("set_cursor");
   im.cursors[sink] = seq;
-  if (std::chrono::steady_clock::now() - im.cursors_written >= im.cursor_flush.alone) {
+  if (std::chrono::steady_clock::now() - im.cursors_written >= kCursorFlush) {
     Transaction tx(im.d, true);
     im.write_cursors();
     tx.commit();
   }
-}
-
-void Store::set_cursor_flush(CursorFlush flush) {
-  std::lock_guard lock(impl_->mu);
-  impl_->cursor_flush = flush;
 }
 
 void Store::flush_cursors() {

@@ -216,20 +216,12 @@ class Store {
 
   // Delivery cursor of an output ("mqtt", "influxdb", ...): the last seq it has confirmed.
   // An output seen for the first time starts at 0 (it gets the whole retained history).
-  // set_cursor() keeps the move in memory. Pending moves are written inside the next poll's
-  // commit once `with_poll` has passed since they were last written, or in a commit of their own
-  // once `alone` has (no poll came), and on close. A kill -9 can make an output get up to that
-  // much again (delivery stays at least once); a commit of its own per cursor move would cost a
-  // WAL append and an fsync of its own (at 60 s polls it doubled the bytes written per poll,
-  // docs/performance.md).
+  // set_cursor() is written to disk at most every kCursorFlush (and on close): a kill -9 can make
+  // an output get up to that much again (delivery stays at least once), and a poll's commit
+  // does not pay for a cursor page per output.
   std::int64_t cursor(const std::string& sink) const;
   void set_cursor(const std::string& sink, std::int64_t seq);
-  struct CursorFlush {
-    std::chrono::milliseconds with_poll{std::chrono::seconds(30)};
-    std::chrono::milliseconds alone{std::chrono::minutes(5)};
-  };
-  // For tests; the defaults above otherwise.
-  void set_cursor_flush(CursorFlush flush);
+  static constexpr std::chrono::seconds kCursorFlush{30};
   // Writes pending cursor moves now.
   void flush_cursors();
 

@@ -193,34 +193,6 @@ TEST(Store, CursorsPersistAcrossReopen) {
   EXPECT_EQ(s.cursor("never-seen"), 0);
 }
 
-// A cursor move does not get a commit of its own while polls come: it rides on the next poll's
-// commit (one WAL append and fsync fewer per poll, docs/performance.md), and gets its own only
-// when no poll came for `alone`. What is on disk is read through a second connection.
-TEST(Store, CursorMovesRideOnTheNextPollCommit) {
-  TempDir dir;
-  Store s(dir / "k.db");
-  const Store disk(dir / "k.db", Store::Access::ReadOnly);
-  s.set_cursor_flush({.with_poll = std::chrono::milliseconds(0), .alone = std::chrono::hours(1)});
-  Poll p1 = make_poll("m", 1000, 1);
-  s.insert(p1);
-  s.set_cursor("mqtt", p1.seq);
-  EXPECT_EQ(s.cursor("mqtt"), p1.seq);
-  EXPECT_EQ(disk.cursor("mqtt"), 0);  // not written on its own
-  Poll p2 = make_poll("m", 2000, 2);
-  s.insert(p2);
-  EXPECT_EQ(disk.cursor("mqtt"), p1.seq);  // written with the poll
-  // Not yet due with the next poll: it waits for a later one.
-  s.set_cursor_flush({.with_poll = std::chrono::hours(1), .alone = std::chrono::hours(1)});
-  s.set_cursor("mqtt", p2.seq);
-  Poll p3 = make_poll("m", 3000, 3);
-  s.insert(p3);
-  EXPECT_EQ(disk.cursor("mqtt"), p1.seq);
-  // No poll comes: after `alone` the move gets a commit of its own.
-  s.set_cursor_flush({.with_poll = std::chrono::hours(1), .alone = std::chrono::milliseconds(0)});
-  s.set_cursor("mqtt", p3.seq);
-  EXPECT_EQ(disk.cursor("mqtt"), p3.seq);
-}
-
 class History : public ::testing::Test {
  protected:
   void SetUp() override {
