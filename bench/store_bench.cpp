@@ -2,7 +2,9 @@
 // raw 60 s readings for 2 meters, filled through the store's real insert path (insert_all per
 // simulated day, then retention as the daemon runs it); then every dashboard query through the
 // HTTP handlers (web::Routes::dispatch: the store query plus the JSON, no socket), timed; the
-// store's size; and how long the start-up integrity check takes on it.
+// store's size; and how long the start-up checks take on it (the daemon's damage_report, which
+// walks every page with page_check, and PRAGMA quick_check / integrity_check), each with the
+// file's pages first dropped from the page cache (as after a boot) and again warm.
 //
 // Usage: store_bench [--dir DIR] [--keep] [--reuse FILE]
 //   DIR: where the store is made (a real disk; default the current directory).
@@ -14,7 +16,9 @@
 #include <string>
 #include <vector>
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "store/store.hpp"
 #include "web/history_api.hpp"
@@ -91,6 +95,32 @@ void fill(const std::string& path) {
               seconds_since(t0));
 }
 
+// Drops the file's pages from the page cache (a cold start after boot).
+void evict(const std::string& path) {
+  for (const char* suffix : {"", "-wal"}) {
+    const int fd = ::open((path + suffix).c_str(), O_RDONLY);
+    if (fd < 0) continue;
+    ::fdatasync(fd);
+    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    ::close(fd);
+  }
+}
+
+std::string quick_check(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  std::string ok;
+  sqlite3_exec(
+      db, "PRAGMA quick_check",
+      [](void* out, int, char** v, char**) {
+        *static_cast<std::string*>(out) += v[0] != nullptr ? v[0] : "";
+        return 0;
+      },
+      &ok, nullptr);
+  sqlite3_close_v2(db);
+  return ok;
+}
+
 struct Query {
   std::string name, path;
 };
@@ -117,27 +147,22 @@ int main(int argc, char** argv) {
   std::printf("store size: %.1f MB (%ju bytes)\n",
               static_cast<double>(std::filesystem::file_size(path, ec)) / 1e6,
               static_cast<std::uintmax_t>(std::filesystem::file_size(path, ec)));
-  {
-    store::Store st(path, store::Store::Access::ReadOnly);
+  for (const char* cache : {"cold", "warm"}) {
+    const bool cold = std::string(cache) == "cold";
+    if (cold) evict(path);
     auto t = Clock::now();
-    const std::string ok = st.integrity_check();
-    std::printf("PRAGMA integrity_check: %s in %.2f s\n", ok.c_str(), seconds_since(t));
-  }
-  {
-    // The cheaper check (no index-to-table cross-check), for comparison.
-    sqlite3* db = nullptr;
-    sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-    auto t = Clock::now();
-    std::string ok;
-    sqlite3_exec(
-        db, "PRAGMA quick_check",
-        [](void* out, int, char** v, char**) {
-          *static_cast<std::string*>(out) += v[0] != nullptr ? v[0] : "";
-          return 0;
-        },
-        &ok, nullptr);
-    std::printf("PRAGMA quick_check: %s in %.2f s\n", ok.c_str(), seconds_since(t));
-    sqlite3_close_v2(db);
+    const std::string report = store::damage_report(path);
+    std::printf("%s: store::damage_report (page_check, as the daemon starts): %s in %.2f s\n",
+                cache, report.empty() ? "ok" : report.c_str(), seconds_since(t));
+    if (cold) evict(path);
+    t = Clock::now();
+    const std::string quick = quick_check(path);
+    std::printf("%s: PRAGMA quick_check: %s in %.2f s\n", cache, quick.c_str(), seconds_since(t));
+    if (cold) evict(path);
+    t = Clock::now();
+    const std::string full = store::Store(path, store::Store::Access::ReadOnly).integrity_check();
+    std::printf("%s: PRAGMA integrity_check: %s in %.2f s\n", cache, full.c_str(),
+                seconds_since(t));
   }
   // The daemon's view: a writer store (it has the open buckets in memory) and the handlers.
   store::StoreConfig cfg;
