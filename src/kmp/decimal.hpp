@@ -9,6 +9,12 @@
 #include <string>
 #include <string_view>
 
+// GCC and Clang have a 128-bit integer only on 64-bit targets (amd64, arm64). One clear error on
+// 32-bit ones (Debian armhf, i386) instead of hundreds: see docs/packaging.md, "ARM".
+#ifndef __SIZEOF_INT128__
+#error "kmp::Decimal needs unsigned __int128, which this 32-bit target lacks (arm64 builds)"
+#endif
+
 namespace kamstrup::kmp {
 
 __extension__ using uint128 = unsigned __int128;
