@@ -9,9 +9,22 @@
 #include <string>
 #include <string_view>
 
+// GCC and Clang have 128-bit integers only on 64-bit targets (amd64, arm64). On 32-bit ones
+// (Debian armhf, i386) Boost.Multiprecision's fixed 128-bit integers (Debian's libboost-dev,
+// header-only) stand in: exact too, slower, which a meter's few values a minute do not notice.
+#ifndef __SIZEOF_INT128__
+#include <boost/multiprecision/cpp_int.hpp>
+#endif
+
 namespace kamstrup::kmp {
 
+#ifdef __SIZEOF_INT128__
 __extension__ using uint128 = unsigned __int128;
+__extension__ using int128 = __int128;
+#else
+using uint128 = boost::multiprecision::uint128_t;
+using int128 = boost::multiprecision::int128_t;
+#endif
 
 struct Decimal {
   uint128 mantissa = 0;  // up to 16 bytes of meter mantissa

@@ -13,8 +13,8 @@ namespace kamstrup::sim {
 namespace {
 
 using detail::Quantity;
+using kmp::int128;
 using kmp::uint128;
-__extension__ using int128 = __int128;
 using B = Behaviour;
 
 constexpr std::int64_t kTickUs = 1'000'000;

@@ -32,14 +32,15 @@ TEST(Property, RegisterReplyRoundTrips) {
   std::mt19937_64 rng(20261123);
   const auto cat = catalogue();
   for (int trial = 0; trial < 20000; ++trial) {
-    std::size_t n = rng() % 9;  // 0..8 blocks (0 = nothing supported)
+    std::size_t n = static_cast<std::size_t>(rng() % 9);  // 0..8 blocks (0 = nothing supported)
     std::vector<OutgoingRegister> regs;
     std::vector<Decimal> values;
     for (std::size_t i = 0; i < n; ++i) {
       OutgoingRegister r;
       // Mostly catalogued ids, sometimes arbitrary ones: ids are opaque to the codec.
       r.id = rng() % 3 == 0 ? static_cast<std::uint16_t>(rng())
-                            : static_cast<std::uint16_t>(cat[rng() % cat.size()].id & 0xFFFF);
+                            : static_cast<std::uint16_t>(
+                                  cat[static_cast<std::size_t>(rng() % cat.size())].id & 0xFFFF);
       bool dup = false;
       for (const auto& o : regs) dup = dup || o.id == r.id;
       if (dup) continue;
@@ -101,7 +102,7 @@ TEST(Property, AnyPayloadFramesAndUnframes) {
     f.direction = rng() % 2 == 0 ? Direction::ToMeter : Direction::FromMeter;
     f.dst = static_cast<std::uint8_t>(rng());
     f.cid = static_cast<std::uint8_t>(rng());
-    f.data.resize(rng() % 200);
+    f.data.resize(static_cast<std::size_t>(rng() % 200));
     for (auto& b : f.data) {
       // Weight reserved values heavily: they are where stuffing bugs live.
       const std::uint8_t reserved[] = {0x80, 0x40, 0x0D, 0x06, 0x1B};
@@ -124,13 +125,13 @@ TEST(Property, BurstErrorsInTheUnstuffedBodyAreAlwaysDetected) {
     Frame f;
     f.direction = Direction::FromMeter;
     f.cid = 0x10;
-    f.data.resize(5 + rng() % 60);
+    f.data.resize(static_cast<std::size_t>(5 + rng() % 60));
     for (auto& b : f.data) b = static_cast<std::uint8_t>(rng());
     // Corrupt within one 16-bit window of DST..CRC, as the simulator's --corrupt does.
     std::vector<std::uint8_t> body{f.dst, f.cid};
     body.insert(body.end(), f.data.begin(), f.data.end());
     std::size_t total_bits = (body.size() + 2) * 8;
-    std::size_t start = rng() % (total_bits - 15);
+    std::size_t start = static_cast<std::size_t>(rng() % (total_bits - 15));
     std::uint32_t pattern = 1U | static_cast<std::uint32_t>(rng() & 0xFFFFU);
     std::vector<std::uint8_t> unstuffed = body;
     std::uint16_t crc = crc16_xmodem(body);

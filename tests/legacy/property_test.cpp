@@ -79,11 +79,12 @@ TEST(LegacyProperty, IecReadoutRoundTrips) {
   const char* units[] = {"", "GJ", "m3", "h", "kWh", "kW", "MWh"};
   for (int trial = 0; trial < 3000; ++trial) {
     std::vector<IecItem> items;
-    const std::size_t n = rng() % 12;
+    const std::size_t n = static_cast<std::size_t>(rng() % 12);
     for (std::size_t i = 0; i < n; ++i) {
       const int decimals = static_cast<int>(rng() % 4);
       items.push_back(make_iec_item(codes[rng() % std::size(codes)], random_value(rng, decimals, 9),
-                                    units[rng() % std::size(units)], 7 + rng() % 5));
+                                    units[static_cast<std::size_t>(rng() % std::size(units))],
+                                    static_cast<std::size_t>(7 + rng() % 5)));
     }
     const std::string ident = "/KAM" + std::to_string(rng() % 1000);
     const std::string wire = encode_iec_readout(ident, items);
@@ -99,7 +100,7 @@ TEST(LegacyProperty, IecReadoutRoundTrips) {
     if (n > 0) {
       std::string bad = wire;
       const std::size_t stx = bad.find('\x02');
-      const std::size_t pos = stx + 1 + rng() % (bad.size() - stx - 3);
+      const std::size_t pos = stx + 1 + static_cast<std::size_t>(rng() % (bad.size() - stx - 3));
       if (bad[pos] >= '0' && bad[pos] <= '8') {
         bad[pos] = static_cast<char>(bad[pos] + 1);
         EXPECT_FALSE(decode_iec_readout(bad).ok()) << bad;
