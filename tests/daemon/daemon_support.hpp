@@ -54,9 +54,15 @@ inline std::vector<json> jsonl(const std::string& path) {
   return lines;
 }
 
+// Times as `kamstrup history` prints them: the file output writes milliseconds always
+// ("…:43.000Z"), history only when they are not zero ("…:43Z"); both name the same instant.
 inline std::vector<std::string> jsonl_times(const std::string& path) {
   std::vector<std::string> times;
-  for (const auto& l : jsonl(path)) times.push_back(l.at("time").get<std::string>());
+  for (const auto& l : jsonl(path)) {
+    std::string t = l.at("time").get<std::string>();
+    if (t.size() > 5 && t.compare(t.size() - 5, 5, ".000Z") == 0) t.replace(t.size() - 5, 5, "Z");
+    times.push_back(std::move(t));
+  }
   return times;
 }
 
