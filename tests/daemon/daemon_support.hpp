@@ -22,6 +22,7 @@
 
 #include "../e2e/process.hpp"
 #include "../support/servers.hpp"
+#include "text/time.hpp"
 
 namespace kamstrup::test::daemon_support {
 
@@ -66,19 +67,10 @@ inline std::vector<std::string> jsonl_times(const std::string& path) {
   return times;
 }
 
-// "2026-01-12T08:30:00.250Z" → Unix ms; -1 when not in that form.
+// An RFC 3339 time ("…:30:00.250Z", "…:30:00Z") → Unix ms, through the parser the CLI and the
+// HTTP API use; -1 when it is not one.
 inline std::int64_t rfc3339_ms(const std::string& text) {
-  static const std::regex re(R"(^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z$)");
-  std::smatch m;
-  if (!std::regex_match(text, m, re)) return -1;
-  std::tm tm{};
-  tm.tm_year = std::stoi(m[1]) - 1900;
-  tm.tm_mon = std::stoi(m[2]) - 1;
-  tm.tm_mday = std::stoi(m[3]);
-  tm.tm_hour = std::stoi(m[4]);
-  tm.tm_min = std::stoi(m[5]);
-  tm.tm_sec = std::stoi(m[6]);
-  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + std::stoi(m[7]);
+  return kamstrup::text::rfc3339_ms(text).value_or(-1);
 }
 
 // A config with one simulated meter polled every second, its history in <dir>/k.db and a jsonl

@@ -45,6 +45,7 @@
 #include <vector>
 
 #include "../e2e/process.hpp"
+#include "text/time.hpp"
 
 using namespace kamstrup::test;
 using namespace std::chrono_literals;
@@ -76,20 +77,10 @@ std::int64_t now_ms() {
       .count();
 }
 
-// "2026-01-12T08:30:00.250Z" or "2026-01-12T08:30:00Z" (history leaves out a zero fraction)
-// → Unix ms; -1 when in neither form.
+// An RFC 3339 time ("…:30:00.250Z", or "…:30:00Z" as history leaves out a zero fraction) →
+// Unix ms, through the parser the CLI and the HTTP API use; -1 when it is not one.
 std::int64_t rfc3339_ms(const std::string& text) {
-  static const std::regex re(R"(^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(\.(\d{3}))?Z$)");
-  std::smatch m;
-  if (!std::regex_match(text, m, re)) return -1;
-  std::tm tm{};
-  tm.tm_year = std::stoi(m[1]) - 1900;
-  tm.tm_mon = std::stoi(m[2]) - 1;
-  tm.tm_mday = std::stoi(m[3]);
-  tm.tm_hour = std::stoi(m[4]);
-  tm.tm_min = std::stoi(m[5]);
-  tm.tm_sec = std::stoi(m[6]);
-  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + (m[8].matched ? std::stoi(m[8]) : 0);
+  return kamstrup::text::rfc3339_ms(text).value_or(-1);
 }
 
 std::string find_ip() {
