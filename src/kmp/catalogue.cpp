@@ -194,7 +194,12 @@ std::optional<std::uint16_t> parse_register_ref(std::string_view ref) {
     return static_cast<std::uint16_t>(r->id);
   }
   int base = 10;
-  if (ref.size() > 2 && ref[0] == '0' && (ref[1] == 'x' || ref[1] == 'X')) {
+  // register_name() calls an uncatalogued id "register_<decimal>" in every output and in the
+  // effective config; that name must read back as the same id.
+  constexpr std::string_view kUnnamed = "register_";
+  if (ref.size() > kUnnamed.size() && ref.substr(0, kUnnamed.size()) == kUnnamed) {
+    ref.remove_prefix(kUnnamed.size());
+  } else if (ref.size() > 2 && ref[0] == '0' && (ref[1] == 'x' || ref[1] == 'X')) {
     ref.remove_prefix(2);
     base = 16;
   }

@@ -36,8 +36,9 @@ const RegisterDef* find_register(std::string_view name);
 // The registers `kamstrup read` asks for when none are named.
 std::span<const std::string_view> default_register_names();
 
-// Parses a register reference: a catalogue name, a decimal id or 0x-hex id (uncatalogued ids
-// are allowed). Returns nullopt when it is neither.
+// Parses a register reference: a catalogue name, a decimal id, a 0x-hex id or the
+// "register_<decimal>" name register_name() gives an uncatalogued id. Returns nullopt when it is
+// none of these.
 std::optional<std::uint16_t> parse_register_ref(std::string_view ref);
 
 // Catalogue names closest to `ref` (edit distance), best first, for "did you mean" messages.

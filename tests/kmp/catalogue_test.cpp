@@ -97,6 +97,12 @@ TEST(Catalogue, RegisterReferences) {
   EXPECT_FALSE(parse_register_ref("0x").has_value());
   EXPECT_FALSE(parse_register_ref("").has_value());
   EXPECT_FALSE(parse_register_ref("-1").has_value());
+  // The name outputs and `config check` give an uncatalogued id reads back as that id.
+  EXPECT_EQ(parse_register_ref(register_name(0x0600)), 0x0600);
+  EXPECT_EQ(parse_register_ref("register_1536"), 1536);
+  EXPECT_FALSE(parse_register_ref("register_").has_value());
+  EXPECT_FALSE(parse_register_ref("register_0x10").has_value());
+  EXPECT_FALSE(parse_register_ref("register_70000").has_value());
   auto s = suggest_registers("heat_energi");
   ASSERT_FALSE(s.empty());
   EXPECT_EQ(s[0], "heat_energy");
