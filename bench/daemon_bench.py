@@ -344,10 +344,12 @@ def start_influxd(tmp):
 
 
 def influx_count(url):
-    q = urllib.parse.quote("SELECT count(heat_energy) FROM kamstrup")
+    # Fields are named with their unit (heat_energy_mwh, ...; docs/config.md field_names), so
+    # count every field and take the largest: the number of polls written.
+    q = urllib.parse.quote("SELECT count(*) FROM kamstrup")
     try:
         body = json.loads(urllib.request.urlopen(f"{url}/query?db=kamstrup&q={q}", timeout=10).read())
-        return body["results"][0]["series"][0]["values"][0][1]
+        return max(v for v in body["results"][0]["series"][0]["values"][0][1:] if v is not None)
     except Exception:  # noqa: BLE001 - report, do not fail the benchmark on the check itself
         return 0
 

@@ -35,7 +35,11 @@
 // binary_sensor config per flag the meter's table documents (MeterInfo::info_codes, from the
 // meter's `model`), on <discovery_prefix>/binary_sensor/<device id>_info_<flag>/config
 // (device_class problem, entity_category diagnostic), and each flag's state "ON"/"OFF" on
-// <base>/<meter>/info/<flag> with every info code published.
+// <base>/<meter>/info/<flag> with every info code published. Flags announced under another table
+// (the meter's `model` changed) that the current one does not name are deleted with their
+// retained states: those this sink announced, and those an earlier run left retained on the
+// broker (found through a subscription to <discovery_prefix>/binary_sensor/+/config; only our
+// meters' device ids are touched, so other gateways on the broker keep theirs).
 
 #include "sinks/mqtt.hpp"
 
@@ -241,6 +245,7 @@ struct MqttSink::Impl {
   std::mutex pub_mu;
   std::map<std::string, MeterState> meters;    // guarded by pub_mu
   std::map<std::string, std::string> configs;  // discovery topic → payload; guarded by pub_mu
+  std::set<std::string> broker_flags;  // retained flag configs not yet judged; guarded by pub_mu
 
   // Connection and acknowledgement state; taken in callbacks. No libmosquitto call while held.
   enum class State { Connecting, Connected, Down, Stopped };
@@ -254,6 +259,9 @@ struct MqttSink::Impl {
   Clock::time_point connected_at{};
   bool stable_connection = false;  // the connection that just ended lasted kStableConnection
   bool republish = false;
+  // Flag configs found retained on the broker (left by an earlier run, perhaps under another
+  // `model`), for sweep_flags() on the network thread.
+  std::vector<std::string> found_flags;
   bool stop = false;
   bool closed = false;
   bool batch_active = false;
@@ -297,6 +305,7 @@ struct MqttSink::Impl {
     mosquitto_connect_callback_set(mosq, &Impl::on_connect);
     mosquitto_disconnect_callback_set(mosq, &Impl::on_disconnect);
     mosquitto_publish_callback_set(mosq, &Impl::on_publish);
+    if (cfg.homeassistant) mosquitto_message_callback_set(mosq, &Impl::on_message);
     mosquitto_log_callback_set(mosq, &Impl::on_log);
     if (!cfg.username.empty()) {
       const int rc = mosquitto_username_pw_set(
@@ -358,6 +367,15 @@ struct MqttSink::Impl {
       s.end_connection_locked(rc, err);
     }
     s.cv.notify_all();
+  }
+
+  // Only the retained binary-sensor configs the subscription of republish_all() brings: what
+  // earlier runs announced. Our own publishes come back without the retain flag.
+  static void on_message(mosquitto* /*m*/, void* obj, const mosquitto_message* msg) {
+    if (msg == nullptr || !msg->retain || msg->payloadlen <= 0 || msg->topic == nullptr) return;
+    Impl& s = self(obj);
+    std::lock_guard lk(s.mu);
+    s.found_flags.emplace_back(msg->topic);
   }
 
   static void on_publish(mosquitto* /*m*/, void* obj, int mid) {
@@ -479,12 +497,13 @@ struct MqttSink::Impl {
         Clock::time_point give_up{};
         for (;;) {
           State now_state = State::Connecting;
-          bool want_stop = false, want_republish = false;
+          bool want_stop = false, want_republish = false, want_sweep = false;
           {
             std::lock_guard lk(mu);
             now_state = state;
             want_stop = stop;
             want_republish = republish && state == State::Connected;
+            want_sweep = !found_flags.empty() && state == State::Connected;
           }
           if (now_state == State::Connecting) {
             if (want_stop) break;
@@ -512,6 +531,8 @@ struct MqttSink::Impl {
             }
           } else if (want_republish) {
             republish_all();
+          } else if (want_sweep) {
+            sweep_flags();
           }
           errno = 0;
           rc = mosquitto_loop(mosq, kLoopTimeoutMs, 1);
@@ -585,6 +606,28 @@ struct MqttSink::Impl {
     }
     for (const auto& [topic, payload] : configs) msgs.push_back({topic, payload, true});
     publish_untracked(msgs);
+    if (cfg.homeassistant) {
+      // Retained flag configs of earlier runs come back on this subscription; on_message and
+      // sweep_flags() delete those the meters' current tables do not document.
+      const std::string flags = cfg.discovery_prefix + "/binary_sensor/+/config";
+      mosquitto_subscribe(mosq, nullptr, flags.c_str(), 0);
+    }
+  }
+
+  // Network thread: judges the flag configs found on the broker against the meters known so
+  // far (retire_flags); those of meters not identified yet wait for their meter_info().
+  void sweep_flags() {
+    std::lock_guard pl(pub_mu);
+    {
+      std::lock_guard lk(mu);
+      broker_flags.insert(found_flags.begin(), found_flags.end());
+      found_flags.clear();
+    }
+    std::vector<Message> out;
+    for (auto& [name, ms] : meters) {
+      if (ms.info) retire_flags(name, ms, out);
+    }
+    publish_untracked(out);
   }
 
   // Publishes a batch and waits for every acknowledgement; throws SinkError. The caller holds
@@ -766,7 +809,9 @@ struct MqttSink::Impl {
   // One binary sensor per flag the meter's info-code table documents, once an info code came.
   // Holds pub_mu.
   void update_flag_discovery(const std::string& meter, MeterState& ms, std::vector<Message>& out) {
-    if (!cfg.homeassistant || !ms.info || !ms.info_code) return;
+    if (!cfg.homeassistant || !ms.info) return;
+    retire_flags(meter, ms, out);
+    if (!ms.info_code) return;
     for (const auto& flag : kmp::info_flag_table(info_table(ms))) {
       const std::string key = ha::flag_key(flag.name);
       const ha::Discovery d{meter,
@@ -779,6 +824,46 @@ struct MqttSink::Impl {
       const std::string topic =
           cfg.discovery_prefix + "/binary_sensor/" + ha::unique_id(ms.device_id, key) + "/config";
       announce(ms, key, topic, ha::flag_payload(d, flag), out);
+    }
+  }
+
+  // Flags announced under another table (the meter's `model` changed on a reload) that the
+  // current one does not document: their entities are deleted (empty retained config) and their
+  // retained states cleared, rather than left in HA as "unavailable" forever. Holds pub_mu.
+  void retire_flags(const std::string& meter, MeterState& ms, std::vector<Message>& out) {
+    std::set<std::string> current;
+    for (const auto& flag : kmp::info_flag_table(info_table(ms)))
+      current.insert(ha::flag_key(flag.name));
+    const std::string prefix = ha::flag_key("");
+    for (auto it = ms.config_topic.begin(); it != ms.config_topic.end();) {
+      const std::string& key = it->first;
+      if (key.rfind(prefix, 0) != 0 || current.count(key) != 0 || ms.registers.count(key) != 0) {
+        ++it;
+        continue;
+      }
+      if (!claimed(it->second, ms)) {
+        out.push_back({it->second, "", true});
+        configs.erase(it->second);
+      }
+      out.push_back({flag_topic(meter, key.substr(prefix.size())), "", true});
+      it = ms.config_topic.erase(it);
+    }
+    // Left on the broker by an earlier run: <prefix>/binary_sensor/<device id>_info_<flag>/config.
+    const std::string head = cfg.discovery_prefix + "/binary_sensor/" + ms.device_id + "_" + prefix;
+    for (auto it = broker_flags.begin(); it != broker_flags.end();) {
+      const std::string& topic = *it;
+      const std::string tail = "/config";
+      if (topic.rfind(head, 0) != 0 || topic.size() <= head.size() + tail.size() ||
+          topic.compare(topic.size() - tail.size(), tail.size(), tail) != 0) {
+        ++it;
+        continue;
+      }
+      const std::string flag = topic.substr(head.size(), topic.size() - head.size() - tail.size());
+      if (current.count(prefix + flag) == 0 && configs.count(topic) == 0) {
+        out.push_back({topic, "", true});
+        out.push_back({flag_topic(meter, flag), "", true});
+      }
+      it = broker_flags.erase(it);
     }
   }
 

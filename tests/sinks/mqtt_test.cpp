@@ -290,6 +290,10 @@ class Subscriber {
     });
     return found;
   }
+  void publish(const std::string& topic, const std::string& payload, bool retain) {
+    mosquitto_publish(mosq_, nullptr, topic.c_str(), static_cast<int>(payload.size()),
+                      payload.data(), 1, retain);
+  }
   // Everything the broker had queued for us before this call has arrived afterwards: a marker
   // published now comes after it.
   void sync() {
@@ -842,6 +846,81 @@ TEST_F(MqttSinkTest, DiscoveryAnnouncesClassesUnitsOriginCategoryAndPrecision) {
   using kamstrup::test::support::reading;
   EXPECT_EQ(reading(st["registers"], "mass1")["unit"], "ton");
   EXPECT_EQ(reading(st["registers"], "volume")["unit"], "l");
+}
+
+// A reload that changes the meter's `model` changes its info-code table: the flags only the old
+// table documents lose their entities (empty retained config) and their retained states; a flag
+// both tables name stays.
+TEST_F(MqttSinkTest, FlagsTheNewModelDoesNotDocumentAreRetired) {
+  Broker broker(dir.path());
+  Subscriber sub(broker.port());
+  MqttSink sink(config_for(broker.port()));
+  MeterInfo info = sample_info();
+  info.info_codes = "multical403";
+  sink.meter_info(info);
+  store::Poll p = sample_poll();
+  p.values = {{99, "info", "8", "", ""}};  // bit 3: t1_above_range on the 403
+  sink.deliver(std::span(&p, 1));
+  const std::string t1_config =
+      "homeassistant/binary_sensor/kamstrup_67894321_info_t1_above_range/config";
+  ASSERT_TRUE(sub.wait(t1_config));
+  ASSERT_TRUE(sub.wait("kamstrup/heat1/info/t1_above_range", "ON"));
+  ASSERT_TRUE(sub.wait("homeassistant/binary_sensor/kamstrup_67894321_info_no_supply/config"));
+
+  info.info_codes = "multical66c";
+  sink.meter_info(info);
+  ASSERT_TRUE(sub.wait(t1_config, ""));
+  ASSERT_TRUE(sub.wait("kamstrup/heat1/info/t1_above_range", ""));
+  ASSERT_TRUE(
+      sub.wait("homeassistant/binary_sensor/kamstrup_67894321_info_t1_out_of_range/config"));
+  sink.deliver(std::span(&p, 1));  // bit 3 on the 66-C: t1_out_of_range
+  ASSERT_TRUE(sub.wait("kamstrup/heat1/info/t1_out_of_range", "ON"));
+
+  Subscriber late(broker.port());
+  late.sync();
+  EXPECT_TRUE(late.on(t1_config).empty());
+  EXPECT_TRUE(late.on("kamstrup/heat1/info/t1_above_range").empty());
+  EXPECT_EQ(late.on("homeassistant/binary_sensor/kamstrup_67894321_info_no_supply/config").size(),
+            1u);
+  EXPECT_EQ(late.on("homeassistant/binary_sensor/kamstrup_67894321_info_burst/config").size(), 1u);
+}
+
+// The same across a restart: the new sink finds the old run's retained flag configs on the broker
+// and deletes those its table does not document; another device's flags are left alone.
+TEST_F(MqttSinkTest, FlagsAnEarlierRunLeftUnderAnotherModelAreRetired) {
+  Broker broker(dir.path());
+  const std::string t1_config =
+      "homeassistant/binary_sensor/kamstrup_67894321_info_t1_above_range/config";
+  const std::string other = "homeassistant/binary_sensor/kamstrup_11112222_info_v1_air/config";
+  store::Poll p = sample_poll();
+  p.values = {{99, "info", "8", "", ""}};
+  {
+    Subscriber sub(broker.port());
+    MqttSink sink(config_for(broker.port()));
+    MeterInfo info = sample_info();
+    info.info_codes = "multical403";
+    sink.meter_info(info);
+    sink.deliver(std::span(&p, 1));
+    ASSERT_TRUE(sub.wait("kamstrup/heat1/info/t1_above_range", "ON"));
+    sub.publish(other, "{\"name\": \"another gateway's flag\"}", true);
+    sub.sync();
+  }
+  Subscriber sub(broker.port());
+  sub.sync();
+  ASSERT_EQ(sub.on(t1_config).size(), 1u);  // retained by the first run
+  MqttSink sink(config_for(broker.port()));
+  MeterInfo info = sample_info();
+  info.info_codes = "multical66c";
+  sink.meter_info(info);
+  ASSERT_TRUE(sub.wait(t1_config, ""));
+  ASSERT_TRUE(sub.wait("kamstrup/heat1/info/t1_above_range", ""));
+
+  Subscriber late(broker.port());
+  late.sync();
+  EXPECT_TRUE(late.on(t1_config).empty());
+  EXPECT_EQ(late.on(other).size(), 1u);
+  EXPECT_EQ(late.on("homeassistant/binary_sensor/kamstrup_67894321_info_no_supply/config").size(),
+            1u);
 }
 
 TEST_F(MqttSinkTest, WaterMetersVolumeIsWaterAsHaVolumeClassSays) {
