@@ -248,9 +248,10 @@ void emit(std::ostream& o, const Node& n, int indent) {
       o << "[";
       for (std::size_t i = 0; i < n.items.size(); ++i) {
         const std::string t = scalar_text(n.items[i]);
-        // In flow style a comma or bracket ends a plain scalar.
+        // In flow style a comma or bracket ends a plain scalar, and yaml-cpp (0.7) refuses a
+        // '?' or ':' inside one ("unknown token"), although YAML allows them.
         o << (i ? ", " : "")
-          << (t.find_first_of(",[]{}") != std::string::npos && t.front() != '"'
+          << (t.find_first_of(",[]{}?:") != std::string::npos && t.front() != '"'
                   ? quoted(n.items[i].scalar)
                   : t);
       }

@@ -42,5 +42,13 @@ TEST(ConfigNode, LongKeysReadBack) {
   }
 }
 
+// yaml-cpp 0.7 refuses a '?' or ':' inside a plain scalar of a flow sequence ("unknown token"),
+// though YAML allows them: a list of such names is written quoted.
+TEST(ConfigNode, QuestionMarksAndColonsInAFlowListReadBack) {
+  for (const char* name : {"namemoncme-?heMat", "a?", "x:y", "a: b", "t1:2", "?x", "ok"}) {
+    expect_round_trip(Node::map().add("meters", Node::list({Node::text(name), Node::text("b")})));
+  }
+}
+
 }  // namespace
 }  // namespace kamstrup::config
