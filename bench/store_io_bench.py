@@ -12,14 +12,20 @@ counted) and at the end; polls are counted from the store's seqs at those two mo
 enough for several WAL checkpoints (the default autocheckpoint is 1000 WAL pages): the script
 reports how many it saw (the -wal file's write position going back to the start).
 
+`--floor BYTES` measures no daemon at all: this script appends BYTES (a poll's WAL frames: 2 096
+for one 8-register poll) to a file in DIR and fdatasyncs it once per interval, as a store that
+keeps every poll on disk must at least do. What that costs in write_bytes is the floor for any
+durable one-write-per-poll design on this machine's kernel and file system.
+
 Python 3 stdlib only. Usage:
   bench/store_io_bench.py [--binary build/src/cli/kamstrup] [--outputs none|three]
-                          [--interval S] [--seconds N] [--dir DIR]
+                          [--interval S] [--seconds N] [--dir DIR] [--floor BYTES]
 """
 import argparse
 import os
 import socket
 import sqlite3
+import urllib.request
 import subprocess
 import sys
 import tempfile
@@ -38,6 +44,18 @@ def write_bytes(pid):
             if line.startswith("write_bytes:"):
                 return int(line.split()[1])
     raise RuntimeError("no write_bytes")
+
+
+def polls_ok(http_port):
+    # From the daemon's /metrics, not the store: a store opened with exclusive locking (the
+    # default) cannot be read by another process while the daemon runs.
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+    except OSError:
+        return 0
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in text.splitlines()
+               if line.startswith("kamstrup_polls_total{") and 'result="ok"' in line)
 
 
 def last_seq(db):
@@ -88,6 +106,28 @@ def stop(p):
             p.wait()
 
 
+def floor(args):
+    """One durable append per interval, no SQLite: the cost of the write itself."""
+    with tempfile.TemporaryDirectory(prefix="store-floor-", dir=args.dir) as tmp:
+        fd = os.open(os.path.join(tmp, "append.bin"), os.O_RDWR | os.O_CREAT)
+        me = os.getpid()
+        polls, offset = 0, 0
+        w0 = write_bytes(me)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < args.seconds:
+            os.pwrite(fd, b"\x5a" * args.floor, offset)
+            offset += args.floor
+            os.fdatasync(fd)
+            polls += 1
+            time.sleep(args.interval)
+        w1 = write_bytes(me)
+        os.close(fd)
+    per = (w1 - w0) / polls
+    print(f"store_io_bench --floor {args.floor}: interval {args.interval} s; window {args.seconds} s")
+    print(f"  appends: {polls}; write_bytes: {w1 - w0}")
+    print(f"  bytes written per append: {per:.0f} ({per / 1024:.1f} KiB)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--binary", default="build/src/cli/kamstrup")
@@ -95,7 +135,12 @@ def main():
     ap.add_argument("--interval", type=float, default=2.0, help="poll interval, seconds")
     ap.add_argument("--seconds", type=int, default=1800, help="measured window")
     ap.add_argument("--dir", default=None, help="where the store goes (a real disk, not tmpfs)")
+    ap.add_argument("--floor", type=int, default=0,
+                    help="no daemon: append this many bytes + fdatasync per interval")
     args = ap.parse_args()
+    if args.floor:
+        floor(args)
+        return
     binary = os.path.abspath(args.binary)
     with tempfile.TemporaryDirectory(prefix="store-io-", dir=args.dir) as tmp:
         procs = []
@@ -103,6 +148,7 @@ def main():
             sim, port = start_simulator(binary, tmp)
             procs.append(sim)
             db = os.path.join(tmp, "kamstrup.db")
+            hport = free_port()
             cfg = f"""meters:
   - name: heat
     port: {port}
@@ -110,6 +156,8 @@ def main():
     interval: {int(args.interval * 1000)}ms
 store:
   path: {db}
+http:
+  listen: 127.0.0.1:{hport}
 """
             if args.outputs == "three":
                 mosq, mport = start_mosquitto(tmp)
@@ -132,17 +180,13 @@ exec:
             seq0 = 0
             while time.monotonic() < deadline and d.poll() is None:
                 time.sleep(1)
-                if os.path.exists(db):
-                    try:
-                        seq0 = last_seq(db)
-                    except sqlite3.Error:
-                        seq0 = 0
+                seq0 = polls_ok(hport)
                 if seq0 >= 2:
                     break
             if seq0 < 2:
                 sys.exit("no polls stored: " + open(os.path.join(tmp, "daemon.err")).read())
             w0 = write_bytes(d.pid)
-            seq0 = last_seq(db)
+            seq0 = polls_ok(hport)
             wal = db + "-wal"
 
             def wal_salt():
@@ -167,10 +211,11 @@ exec:
                     checkpoints += 1
                     last = now
             w1 = write_bytes(d.pid)
-            seq1 = last_seq(db)
+            seq1 = polls_ok(hport)
             polls = seq1 - seq0
             stop(d)
             procs.remove(d)
+            seq1 = last_seq(db)
             size = os.path.getsize(db)
             per_poll = (w1 - w0) / polls if polls else float("nan")
             print(f"store_io_bench: {binary}")
