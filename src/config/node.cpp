@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <regex>
@@ -129,7 +130,57 @@ std::string key_before(const std::string& text, int line) {
 
 }  // namespace
 
+namespace {
+
+// Where `text` stops being UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
+// U+10FFFF), or npos. YAML is Unicode text; yaml-cpp would pass such bytes through, and at the
+// start of a file (FE FF, FF FE) read them as a UTF-16 byte order mark.
+std::size_t invalid_utf8(const std::string& text) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    std::size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return i;
+    for (std::size_t k = 2; k < len; ++k) {
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
+}  // namespace
+
 Node parse_yaml(const std::string& text, const std::string& source) {
+  if (const std::size_t at = invalid_utf8(text); at != std::string::npos) {
+    const auto line =
+        std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+    const std::size_t newline = at == 0 ? std::string::npos : text.rfind('\n', at - 1);
+    const std::size_t column = newline == std::string::npos ? at + 1 : at - newline;
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[at]));
+    throw Error(source, "not UTF-8 text: line " + std::to_string(line + 1) + ", column " +
+                            std::to_string(column) + " (byte " + byte +
+                            "); save the file as UTF-8");
+  }
   YAML::Node root;
   try {
     root = YAML::Load(text);

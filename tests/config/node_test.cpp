@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace kamstrup::config {
 namespace {
 
@@ -48,6 +51,36 @@ TEST(ConfigNode, QuestionMarksAndColonsInAFlowListReadBack) {
   for (const char* name : {"namemoncme-?heMat", "a?", "x:y", "a: b", "t1:2", "?x", "ok"}) {
     expect_round_trip(Node::map().add("meters", Node::list({Node::text(name), Node::text("b")})));
   }
+}
+
+// Found by config_fuzz: a key starting with the bytes FE FF read back, once it was the first
+// thing in the written file, as a UTF-16 byte order mark. Text that is not UTF-8 is refused where
+// it starts; UTF-8 (with or without its byte order mark) is read as it is.
+TEST(ConfigNode, TextThatIsNotUtf8IsRefusedWhereItStarts) {
+  struct Case {
+    std::string text, where;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"# a comment\n\xfe\xff\xff\xffrs:\n  - a\n", "line 2, column 1 (byte 0xFE)"},
+           {"\xff\xfemeters: []\n", "line 1, column 1 (byte 0xFF)"},
+           {"name: caf\xe9\n", "line 1, column 10 (byte 0xE9)"},             // Latin-1
+           {"a: \xc0\xaf\n", "line 1, column 4 (byte 0xC0)"},                // overlong '/'
+           {"a: \xed\xa0\x80\n", "line 1, column 4 (byte 0xED)"},            // a surrogate
+           {"a: b\nc: \xf4\x90\x80\x80\n", "line 2, column 4 (byte 0xF4)"},  // > U+10FFFF
+           {"a: \xe2\x82\n", "line 1, column 4 (byte 0xE2)"},                // cut short
+       }) {
+    try {
+      parse_yaml(c.text, "k.yaml");
+      ADD_FAILURE() << "accepted: " << c.where;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("not UTF-8 text: " + c.where), std::string::npos)
+          << e.what();
+    }
+  }
+  const Node ok = parse_yaml("\xef\xbb\xbfunit: \"m\xc2\xb3\"\nname: \xf0\x9f\x94\xa5\n", "k.yaml");
+  ASSERT_NE(ok.find("unit"), nullptr);
+  EXPECT_EQ(ok.find("unit")->scalar, "m\xc2\xb3");
+  EXPECT_EQ(ok.find("name")->scalar, "\xf0\x9f\x94\xa5");
 }
 
 }  // namespace
