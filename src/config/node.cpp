@@ -133,8 +133,9 @@ std::string key_before(const std::string& text, int line) {
 namespace {
 
 // Where `text` stops being UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
-// U+10FFFF), or npos. YAML is Unicode text; yaml-cpp would pass such bytes through, and at the
-// start of a file (FE FF, FF FE) read them as a UTF-16 byte order mark.
+// U+10FFFF) or has a control character YAML does not allow (all of C0 but tab, LF and CR; DEL),
+// or npos. yaml-cpp would pass such bytes through, and guesses the encoding from the first four
+// bytes: FE FF / FF FE read as a UTF-16 byte order mark, "08 00 00 00" as UTF-32LE text.
 std::size_t invalid_utf8(const std::string& text) {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const std::size_t n = text.size();
@@ -142,7 +143,9 @@ std::size_t invalid_utf8(const std::string& text) {
     const unsigned c = p[i];
     std::size_t len = 0;
     unsigned lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-    if (c < 0x80) {
+    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
+      return i;
+    } else if (c < 0x80) {
       ++i;
       continue;
     } else if (c >= 0xC2 && c <= 0xDF) {
@@ -177,9 +180,11 @@ Node parse_yaml(const std::string& text, const std::string& source) {
     const std::size_t column = newline == std::string::npos ? at + 1 : at - newline;
     char byte[8];
     std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[at]));
-    throw Error(source, "not UTF-8 text: line " + std::to_string(line + 1) + ", column " +
-                            std::to_string(column) + " (byte " + byte +
-                            "); save the file as UTF-8");
+    const bool control = static_cast<unsigned char>(text[at]) < 0x80;
+    throw Error(source, std::string(control ? "a control character" : "not UTF-8 text") +
+                            ": line " + std::to_string(line + 1) + ", column " +
+                            std::to_string(column) + " (byte " + byte + ")" +
+                            (control ? "" : "; save the file as UTF-8"));
   }
   YAML::Node root;
   try {

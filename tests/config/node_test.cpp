@@ -77,6 +77,22 @@ TEST(ConfigNode, TextThatIsNotUtf8IsRefusedWhereItStarts) {
           << e.what();
     }
   }
+  // yaml-cpp read a file starting "08 00 00 00" as UTF-32LE (config_fuzz's third finding).
+  for (const Case& c : std::vector<Case>{
+           {std::string("\x08\0\0\0\0\0meters:\n", 14), "line 1, column 1 (byte 0x08)"},
+           {std::string("a: b\nc: d\0\n", 12), "line 2, column 5 (byte 0x00)"},
+           {"a: \x1b[31m\n", "line 1, column 4 (byte 0x1B)"},
+           {"a: \x7f\n", "line 1, column 4 (byte 0x7F)"},
+       }) {
+    try {
+      parse_yaml(c.text, "k.yaml");
+      ADD_FAILURE() << "accepted: " << c.where;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("a control character: " + c.where), std::string::npos)
+          << e.what();
+    }
+  }
+  EXPECT_EQ(parse_yaml("a: b\r\nc: 'x\ty'\n", "k.yaml").find("c")->scalar, "x\ty");
   const Node ok = parse_yaml("\xef\xbb\xbfunit: \"m\xc2\xb3\"\nname: \xf0\x9f\x94\xa5\n", "k.yaml");
   ASSERT_NE(ok.find("unit"), nullptr);
   EXPECT_EQ(ok.find("unit")->scalar, "m\xc2\xb3");
