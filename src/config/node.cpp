@@ -172,20 +172,22 @@ std::size_t invalid_utf8(const std::string& text) {
 
 }  // namespace
 
+std::string text_problem(const std::string& text) {
+  const std::size_t at = invalid_utf8(text);
+  if (at == std::string::npos) return "";
+  const auto line = std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
+  const std::size_t newline = at == 0 ? std::string::npos : text.rfind('\n', at - 1);
+  const std::size_t column = newline == std::string::npos ? at + 1 : at - newline;
+  char byte[8];
+  std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[at]));
+  const bool control = static_cast<unsigned char>(text[at]) < 0x80;
+  return std::string(control ? "a control character" : "not UTF-8 text") + ": line " +
+         std::to_string(line + 1) + ", column " + std::to_string(column) + " (byte " + byte + ")" +
+         (control ? "" : "; save the file as UTF-8");
+}
+
 Node parse_yaml(const std::string& text, const std::string& source) {
-  if (const std::size_t at = invalid_utf8(text); at != std::string::npos) {
-    const auto line =
-        std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(at), '\n');
-    const std::size_t newline = at == 0 ? std::string::npos : text.rfind('\n', at - 1);
-    const std::size_t column = newline == std::string::npos ? at + 1 : at - newline;
-    char byte[8];
-    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[at]));
-    const bool control = static_cast<unsigned char>(text[at]) < 0x80;
-    throw Error(source, std::string(control ? "a control character" : "not UTF-8 text") +
-                            ": line " + std::to_string(line + 1) + ", column " +
-                            std::to_string(column) + " (byte " + byte + ")" +
-                            (control ? "" : "; save the file as UTF-8"));
-  }
+  if (std::string problem = text_problem(text); !problem.empty()) throw Error(source, problem);
   YAML::Node root;
   try {
     root = YAML::Load(text);

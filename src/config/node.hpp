@@ -55,7 +55,14 @@ struct Node {
   Node& add(std::string key, Node value);
 };
 
+// What makes `text` unfit for a YAML reader, or "" when nothing does: "not UTF-8 text: line L,
+// column C (byte 0xNN); save the file as UTF-8" or "a control character: line L, column C (byte
+// 0xNN)" (C0 but tab, LF, CR; DEL). yaml-cpp would pass such bytes through, and guesses UTF-16 or
+// UTF-32 from the first four bytes.
+std::string text_problem(const std::string& text);
+
 // Parses YAML text. Throws Error:
+// - "<source>: " + text_problem(text) when that is not empty;
 // - "<source>: not valid YAML: line L, column C (after key <path>): <reason>" for a syntax error;
 // - "<path>: duplicate key '<k>' (also on line L)" for a key given twice in one mapping, also at
 //   the top level (a section written twice);

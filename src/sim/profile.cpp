@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "config/node.hpp"
 #include "kmp/catalogue.hpp"
 #include "kmp/messages.hpp"
 #include "kmp/units.hpp"
@@ -583,6 +584,8 @@ void validate_profile(const Profile& profile) {
 }
 
 Profile parse_profile_yaml(const std::string& text, const std::string& origin) {
+  if (const std::string problem = config::text_problem(text); !problem.empty())
+    throw ProfileError(origin + ": " + problem);
   YAML::Node root;
   try {
     root = YAML::Load(text);

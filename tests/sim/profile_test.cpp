@@ -167,6 +167,11 @@ TEST(Profile, ErrorsNameTheKey) {
       {"registers: {power: {value: \"99999999999\", unit: GW, nob: 8, fixed: true}}",
        "bad.yaml: registers.power: value too large"},
       {"registers: [", "bad.yaml: line 1:"},
+      // Not text (yaml-cpp would guess UTF-32LE from 08 00 00 00, UTF-16 from FE FF).
+      {"\x08\x01\x02"
+       "base: x",
+       "bad.yaml: a control character: line 1, column 1 (byte 0x08)"},
+      {"serial: 5\nbase: \xfe\xff", "bad.yaml: not UTF-8 text: line 2, column 7 (byte 0xFE)"},
   };
   for (const auto& [yaml, want] : cases) {
     std::string got = error_of(yaml);
