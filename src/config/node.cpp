@@ -66,6 +66,45 @@ namespace {
 constexpr std::size_t kMaxNodes = 100000;
 constexpr int kMaxDepth = 64;
 
+// Where `text` stops being UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
+// U+10FFFF) or has a control character YAML does not allow (all of C0 but tab, LF and CR; DEL),
+// or npos. `controls_allowed`: only the UTF-8 (for scalars after their escapes). yaml-cpp would
+// pass such bytes through, and guesses the encoding from the first four bytes: FE FF / FF FE read
+// as a UTF-16 byte order mark, "08 00 00 00" as UTF-32LE text.
+std::size_t invalid_utf8(const std::string& text, bool controls_allowed = false) {
+  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
+  for (std::size_t i = 0; i < n;) {
+    const unsigned c = p[i];
+    std::size_t len = 0;
+    unsigned lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
+    if (!controls_allowed && ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F)) {
+      return i;
+    } else if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return i;
+    for (std::size_t k = 2; k < len; ++k) {
+      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
 class Converter {
  public:
   Node convert(const YAML::Node& y, const std::string& path, int depth) {
@@ -80,6 +119,7 @@ class Converter {
       case YAML::NodeType::Scalar:
         n.kind = Node::Kind::Scalar;
         n.scalar = y.Scalar();
+        check_escapes(n.scalar, path);
         return n;
       case YAML::NodeType::Sequence:
         n.kind = Node::Kind::Sequence;
@@ -95,11 +135,20 @@ class Converter {
   }
 
  private:
+  // yaml-cpp 0.7 turns the escapes \_ and \N into the single bytes A0 and 85, not UTF-8.
+  static void check_escapes(const std::string& scalar, const std::string& path) {
+    if (invalid_utf8(scalar, true) != std::string::npos)
+      fail(path,
+           "a quoted value whose escapes (\\_ or \\N) are not read as UTF-8: write "
+           "the character itself");
+  }
+
   void convert_map(const YAML::Node& y, const std::string& path, int depth, Node& n) {
     std::map<std::string, int> seen;  // key -> line
     for (auto it = y.begin(); it != y.end(); ++it) {
       if (!it->first.IsScalar()) fail(path, "mapping keys must be plain text");
       std::string key = it->first.Scalar();
+      check_escapes(key, path);
       int line = it->first.Mark().line + 1;
       auto [pos, fresh] = seen.emplace(key, line);
       if (!fresh) {
@@ -126,48 +175,6 @@ std::string key_before(const std::string& text, int line) {
     if (std::regex_search(l, m, kKey)) last = m[1].str() + "' (line " + std::to_string(i) + ")";
   }
   return last.empty() ? "" : " after key '" + last;
-}
-
-}  // namespace
-
-namespace {
-
-// Where `text` stops being UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing past
-// U+10FFFF) or has a control character YAML does not allow (all of C0 but tab, LF and CR; DEL),
-// or npos. yaml-cpp would pass such bytes through, and guesses the encoding from the first four
-// bytes: FE FF / FF FE read as a UTF-16 byte order mark, "08 00 00 00" as UTF-32LE text.
-std::size_t invalid_utf8(const std::string& text) {
-  const auto* p = reinterpret_cast<const unsigned char*>(text.data());
-  const std::size_t n = text.size();
-  for (std::size_t i = 0; i < n;) {
-    const unsigned c = p[i];
-    std::size_t len = 0;
-    unsigned lo = 0x80, hi = 0xBF;  // the allowed range of the second byte
-    if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7F) {
-      return i;
-    } else if (c < 0x80) {
-      ++i;
-      continue;
-    } else if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return i;
-    }
-    if (i + len > n || p[i + 1] < lo || p[i + 1] > hi) return i;
-    for (std::size_t k = 2; k < len; ++k) {
-      if (p[i + k] < 0x80 || p[i + k] > 0xBF) return i;
-    }
-    i += len;
-  }
-  return std::string::npos;
 }
 
 }  // namespace
