@@ -220,6 +220,8 @@ bool needs_quotes(const std::string& s) {
   static const std::regex kNull("~|null|Null|NULL");
   if (std::regex_match(s, kNull)) return true;
   if (s.front() == ' ' || s.back() == ' ') return true;
+  // "---" and "..." start and end a document when they begin a line.
+  if (s.rfind("---", 0) == 0 || s.rfind("...", 0) == 0) return true;
   if (std::string_view("-?:,[]{}#&*!|>'\"%@`").find(s.front()) != std::string_view::npos)
     return true;
   if (s.find(": ") != std::string::npos || s.find(" #") != std::string::npos) return true;

@@ -45,6 +45,16 @@ TEST(ConfigNode, LongKeysReadBack) {
   }
 }
 
+// "..." and "---" at the start of a line end or start a YAML document: a value or key that
+// begins with them is written quoted (config_fuzz's fifth finding: a document that is "...").
+TEST(ConfigNode, DocumentMarkersReadBack) {
+  for (const char* t : {"...", "---", "...x", "--- a", "..", "-- -"}) {
+    expect_round_trip(Node::text(t));
+    expect_round_trip(Node::map().add(t, Node::text(t)));
+    expect_round_trip(Node::map().add("k", Node::list({Node::text(t)})));
+  }
+}
+
 // yaml-cpp 0.7 refuses a '?' or ':' inside a plain scalar of a flow sequence ("unknown token"),
 // though YAML allows them: a list of such names is written quoted.
 TEST(ConfigNode, QuestionMarksAndColonsInAFlowListReadBack) {
