@@ -73,10 +73,9 @@ std::int64_t parse_time(const std::string& option, const std::string& text) {
   return *ms;
 }
 
-// "2026-11-23T14:00:05Z", with ".123" before the Z when the milliseconds are not zero and
-// `exact` (CSV and JSON keep them; the table is for people).
+// CSV and JSON carry the milliseconds (the spelling of every output); the table is for people.
 std::string format_time(std::int64_t time_ms, bool exact) {
-  return text::utc_text(time_ms, exact);
+  return text::utc_text(time_ms, exact ? text::TimeDigits::millis : text::TimeDigits::seconds);
 }
 
 std::string json_value(const std::string& v) {

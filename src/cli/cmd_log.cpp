@@ -17,6 +17,7 @@
 #include "meter/legacy_session.hpp"
 #include "meter/logger_session.hpp"
 #include "meter/report.hpp"
+#include "text/time.hpp"
 
 namespace kamstrup::cli {
 
@@ -85,17 +86,15 @@ std::optional<std::int64_t> parse_time_arg(std::string_view s) {
   return (static_cast<std::int64_t>(timegm(&tm)) - offset_s) * 1000;
 }
 
-// "2026-11-23T14:00:00Z" (UTC), or "2026-11-23 15:00:00" (local, for the table).
+// "2026-11-23T14:00:00.000Z" (UTC, as every output spells it), or "2026-11-23 15:00:00" (local,
+// for the table).
 std::string time_text(std::int64_t ms, bool utc) {
+  if (utc) return text::utc_text(ms);
   const auto t = static_cast<std::time_t>(ms / 1000);
   std::tm tm{};
-  if (utc) {
-    gmtime_r(&t, &tm);
-  } else {
-    localtime_r(&t, &tm);
-  }
+  localtime_r(&t, &tm);
   char buf[32];
-  std::strftime(buf, sizeof buf, utc ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d %H:%M:%S", &tm);
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
   return buf;
 }
 

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
+#include "text/time.hpp"
+
 namespace kamstrup::meter {
 
 using text::json_quote;
@@ -124,13 +126,9 @@ std::string read_result_table(const ReadResult& r) {
 }
 
 std::string utc_now_rfc3339() {
-  auto now = std::chrono::system_clock::now();
-  std::time_t t = std::chrono::system_clock::to_time_t(now);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
+  const auto now =
+      std::chrono::time_point_cast<std::chrono::milliseconds>(std::chrono::system_clock::now());
+  return text::utc_text(now.time_since_epoch().count());
 }
 
 }  // namespace kamstrup::meter

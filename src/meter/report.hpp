@@ -45,7 +45,7 @@ std::string read_result_table(const ReadResult& r);
 // the text.
 std::string display_value(const kmp::RegisterValue& v);
 
-// Current UTC time as RFC 3339 with seconds ("2026-11-23T14:25:00Z").
+// Current UTC time in the one spelling of every output ("2026-11-23T14:25:00.123Z").
 std::string utc_now_rfc3339();
 
 }  // namespace kamstrup::meter

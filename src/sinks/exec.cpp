@@ -17,6 +17,7 @@
 #include <system_error>
 
 #include "sinks/format.hpp"
+#include "text/time.hpp"
 
 extern char** environ;  // NOLINT: POSIX
 
@@ -160,7 +161,7 @@ struct SpawnActions {
 std::vector<std::pair<std::string, std::string>> exec_environment(const store::Poll& poll) {
   std::vector<std::pair<std::string, std::string>> out = {
       {"KAMSTRUP_METER", poll.meter},
-      {"KAMSTRUP_TIME", rfc3339_ms(poll.time_ms)},
+      {"KAMSTRUP_TIME", text::utc_text(poll.time_ms)},
       {"KAMSTRUP_TIME_MS", std::to_string(poll.time_ms)},
       {"KAMSTRUP_SOURCE", poll.source},
   };
@@ -189,8 +190,8 @@ void ExecSink::deliver(std::span<const store::Poll> polls) {
 }
 
 void ExecSink::run_one(const store::Poll& poll) {
-  const std::string where =
-      "exec: " + cfg_.command.front() + " (" + poll.meter + " " + rfc3339_ms(poll.time_ms) + "): ";
+  const std::string where = "exec: " + cfg_.command.front() + " (" + poll.meter + " " +
+                            text::utc_text(poll.time_ms) + "): ";
 
   // Environment: the daemon's, with ours replacing any variable of the same name.
   std::map<std::string, std::string> ours;

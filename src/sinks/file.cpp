@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "sinks/format.hpp"
+#include "text/time.hpp"
 
 namespace kamstrup::sinks {
 
@@ -32,7 +33,7 @@ std::string parent_dir(const std::string& path) {
 
 std::string poll_csv(const store::Poll& poll) {
   std::string out;
-  std::string time = rfc3339_ms(poll.time_ms);
+  std::string time = text::utc_text(poll.time_ms);
   for (const auto& v : poll.values) {
     out += time;
     out += ',';

@@ -11,9 +11,6 @@
 
 namespace kamstrup::sinks {
 
-// "2026-11-23T14:25:00.123Z"
-std::string rfc3339_ms(std::int64_t unix_ms);
-
 // {"meter": "heat", "time": "...Z", "source": "poll",
 //  "registers": [{"id": 60, "name": "heat_energy", "value": 55.006, "unit": "MWh"}, ...]}
 // Registers without a number have "value": null and their "text".

@@ -70,7 +70,7 @@ std::optional<std::int64_t> rfc3339_ms(std::string_view s) {
   return *day + ((hh * 60 + mm - offset_min) * 60 + ss) * 1000 + frac_ms;
 }
 
-std::string utc_text(std::int64_t time_ms, bool exact) {
+std::string utc_text(std::int64_t time_ms, TimeDigits digits) {
   using namespace std::chrono;
   const sys_time<milliseconds> tp{milliseconds{time_ms}};
   const auto day = floor<days>(tp);
@@ -82,9 +82,8 @@ std::string utc_text(std::int64_t time_ms, bool exact) {
                 static_cast<int>(hms.hours().count()), static_cast<int>(hms.minutes().count()),
                 static_cast<int>(hms.seconds().count()));
   std::string out = buf;
-  const auto ms = hms.subseconds().count();
-  if (exact && ms != 0) {
-    std::snprintf(buf, sizeof buf, ".%03d", static_cast<int>(ms));
+  if (digits == TimeDigits::millis) {
+    std::snprintf(buf, sizeof buf, ".%03d", static_cast<int>(hms.subseconds().count()));
     out += buf;
   }
   return out + "Z";

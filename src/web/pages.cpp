@@ -4,6 +4,7 @@
 
 #include "sinks/format.hpp"
 #include "text/text.hpp"
+#include "text/time.hpp"
 #include "web/assets.hpp"
 #include "web/metrics.hpp"
 
@@ -25,7 +26,7 @@ std::string names_json(const std::vector<std::string>& names) {
 }
 
 std::string since_json(std::int64_t ms) {
-  return ms > 0 ? text::json_quote(sinks::rfc3339_ms(ms)) : std::string("null");
+  return ms > 0 ? text::json_quote(text::utc_text(ms)) : std::string("null");
 }
 
 // What the meter's latest answer said beyond its values: the configured registers it lacks, the

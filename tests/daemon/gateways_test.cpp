@@ -77,7 +77,7 @@ std::int64_t now_ms() {
       .count();
 }
 
-// An RFC 3339 time ("…:30:00.250Z", or "…:30:00Z" as history leaves out a zero fraction) →
+// An RFC 3339 time ("…:30:00.250Z", "…:30:00Z") →
 // Unix ms, through the parser the CLI and the HTTP API use; -1 when it is not one.
 std::int64_t rfc3339_ms(const std::string& text) {
   return kamstrup::text::rfc3339_ms(text).value_or(-1);

@@ -92,16 +92,17 @@ class HistoryCli : public ::testing::Test {
 TEST_F(HistoryCli, CsvIsExact) {
   auto r = kamstrup({"--db", db_, "--csv"});
   ASSERT_EQ(r.status, 0) << describe(r);
-  EXPECT_EQ(r.out,
-            "time,meter,register,id,value,unit,text,source\n"
-            "2026-11-22T14:00:00Z,\"flat, 3\",heat_energy,60,55.006,MWh,,logger\n"
-            "2026-11-23T14:00:00Z,\"flat, 3\",heat_energy,60,1267650600228229401496703205383000,"
-            "MWh,,poll\n"
-            "2026-11-23T14:00:00Z,\"flat, 3\",temp1,86,-123.45,°C,,poll\n"
-            "2026-11-23T14:00:00Z,\"flat, 3\",date,1003,,,2022-01-12,poll\n"
-            "2026-11-23T14:01:00.250Z,garage,heat_energy,60,0.0,GJ,,poll\n"
-            "2026-11-23T14:01:00.250Z,garage,legacy_flow,,12.5,l/h,,poll\n"
-            "2026-11-23T14:01:00.250Z,garage,register_4242,4242,7,,,poll\n");
+  EXPECT_EQ(
+      r.out,
+      "time,meter,register,id,value,unit,text,source\n"
+      "2026-11-22T14:00:00.000Z,\"flat, 3\",heat_energy,60,55.006,MWh,,logger\n"
+      "2026-11-23T14:00:00.000Z,\"flat, 3\",heat_energy,60,1267650600228229401496703205383000,"
+      "MWh,,poll\n"
+      "2026-11-23T14:00:00.000Z,\"flat, 3\",temp1,86,-123.45,°C,,poll\n"
+      "2026-11-23T14:00:00.000Z,\"flat, 3\",date,1003,,,2022-01-12,poll\n"
+      "2026-11-23T14:01:00.250Z,garage,heat_energy,60,0.0,GJ,,poll\n"
+      "2026-11-23T14:01:00.250Z,garage,legacy_flow,,12.5,l/h,,poll\n"
+      "2026-11-23T14:01:00.250Z,garage,register_4242,4242,7,,,poll\n");
   EXPECT_EQ(r.err, "");
 }
 
@@ -115,7 +116,7 @@ TEST_F(HistoryCli, JsonIsOneArrayWithExactNumberTokens) {
   EXPECT_EQ(raw_value_tokens(r.out),
             (std::vector<std::string>{"55.006", "1267650600228229401496703205383000", "-123.45",
                                       "null", "0.0", "12.5", "7"}));
-  EXPECT_EQ(j[0].at("time"), "2026-11-22T14:00:00Z");
+  EXPECT_EQ(j[0].at("time"), "2026-11-22T14:00:00.000Z");
   EXPECT_EQ(j[0].at("meter"), "flat, 3");
   EXPECT_EQ(j[0].at("register"), "heat_energy");
   EXPECT_EQ(j[0].at("id"), 60);

@@ -90,9 +90,9 @@ TEST_F(Api, HistoryPicksRawForADayAndHoursForAWeekWithExactStrings) {
   EXPECT_EQ(raw["quantity"], "temperature");
   EXPECT_EQ(raw["cumulative"], false);
   EXPECT_EQ(raw["timezone"], "Europe/Copenhagen");
-  EXPECT_EQ(raw["from"], "2026-10-24T22:00:00Z");
+  EXPECT_EQ(raw["from"], "2026-10-24T22:00:00.000Z");
   ASSERT_EQ(raw["points"].size(), 6U);
-  EXPECT_EQ(raw["points"][0], json::parse(R"({"time": "2026-10-24T22:00:00Z", "value": "60.50",
+  EXPECT_EQ(raw["points"][0], json::parse(R"({"time": "2026-10-24T22:00:00.000Z", "value": "60.50",
                                              "value_num": 60.5})"));
   auto hours = get_json("/api/history?meter=heat&register=temp1&from=" + std::to_string(kDay25) +
                         "&to=" + std::to_string(kDay25 + 7 * 24 * kHour));
@@ -100,7 +100,7 @@ TEST_F(Api, HistoryPicksRawForADayAndHoursForAWeekWithExactStrings) {
   ASSERT_EQ(hours["points"].size(), 50U);
   // Six readings an hour, 60.50 .. 64.50 cycling: the first hour is 60,61,62,63,64,60 (.50),
   // mean 62.1666... rounded half-even to 3 more digits than the readings have.
-  EXPECT_EQ(hours["points"][0], json::parse(R"({"time": "2026-10-24T22:00:00Z", "min": "60.50",
+  EXPECT_EQ(hours["points"][0], json::parse(R"({"time": "2026-10-24T22:00:00.000Z", "min": "60.50",
       "max": "64.50", "mean": "62.16667", "min_num": 60.5, "max_num": 64.5,
       "mean_num": 62.16667, "count": 6})"));
   auto energy = get_json("/api/history?meter=heat&register=heat_energy&step=day&from=" +
@@ -177,7 +177,8 @@ TEST_F(Api, ConsumptionPerLocalDayWithOffsetsAndCsv) {
                             "&to=" + std::to_string(kDay25 + 20 * kMin),
                         {{"Accept", "text/csv"}});
   ASSERT_TRUE(h);
-  EXPECT_EQ(h->body, "time,value\n2026-10-24T22:00:00Z,60.50\n2026-10-24T22:10:00Z,61.50\n");
+  EXPECT_EQ(h->body,
+            "time,value\n2026-10-24T22:00:00.000Z,60.50\n2026-10-24T22:10:00.000Z,61.50\n");
 }
 
 TEST_F(Api, LiveSendsHelloThenEachStoredPollAndResumesFromLastEventId) {
