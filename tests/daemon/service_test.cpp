@@ -338,47 +338,38 @@ TEST(Service, RunsUnderTheUnitsSandbox) {
   // random, tty, ptmx, a private pts), ProtectProc=/ProcSubset= (a /proc of its own PID
   // namespace), CapabilityBoundingSet= (none), then SystemCallFilter= and
   // RestrictAddressFamilies=.
-  const std::vector<std::string> sandbox = {"/usr/bin/bwrap",
-                                            "--unshare-user",
-                                            "--unshare-pid",
-                                            "--unshare-ipc",
-                                            "--unshare-uts",
-                                            "--die-with-parent",
-                                            "--ro-bind",
-                                            "/",
-                                            "/",
-                                            "--tmpfs",
-                                            "/home",
-                                            "--tmpfs",
-                                            "/root",
-                                            "--tmpfs",
-                                            "/tmp",
-                                            "--dev",
-                                            "/dev",
-                                            "--proc",
-                                            "/proc",
-                                            "--bind",
-                                            state,
-                                            state,
-                                            "--ro-bind",
-                                            config,
-                                            config,
-                                            "--ro-bind",
-                                            dir / "syscalls",
-                                            dir / "syscalls",
-                                            "--chdir",
-                                            state,
-                                            "--cap-drop",
-                                            "ALL",
-                                            "--",
-                                            KAMSTRUP_SANDBOX_EXEC,
-                                            dir / "syscalls",
-                                            families,
-                                            "--",
-                                            kBin,
-                                            "run",
-                                            "--config",
-                                            config};
+  std::vector<std::string> sandbox = {"/usr/bin/bwrap",
+                                      "--unshare-user",
+                                      "--unshare-pid",
+                                      "--unshare-ipc",
+                                      "--unshare-uts",
+                                      "--die-with-parent",
+                                      "--ro-bind",
+                                      "/",
+                                      "/",
+                                      "--tmpfs",
+                                      "/home",
+                                      "--tmpfs",
+                                      "/root",
+                                      "--tmpfs",
+                                      "/tmp",
+                                      "--dev",
+                                      "/dev",
+                                      "--proc",
+                                      "/proc"};
+  // The programs' folders again (kamstrup starts kamstrup-daemon beside it): a build tree
+  // under /tmp, /home or /root is hidden by those tmpfs.
+  for (const std::string& program : {std::string(KAMSTRUP_SANDBOX_EXEC), kBin}) {
+    const std::string folder = std::filesystem::path(program).parent_path();
+    sandbox.insert(sandbox.end(), {"--ro-bind", folder, folder});
+  }
+  const std::string syscalls_file = dir / "syscalls";
+  sandbox.insert(sandbox.end(),
+                 {"--bind",      state,        state,         "--ro-bind",   config,
+                  config,        "--ro-bind",  syscalls_file, syscalls_file, "--chdir",
+                  state,         "--cap-drop", "ALL",         "--",          KAMSTRUP_SANDBOX_EXEC,
+                  syscalls_file, families,     "--",          kBin,          "run",
+                  "--config",    config});
   args.insert(args.end(), sandbox.begin(), sandbox.end());
   // Under the sanitizer build, ASan's own start-up and LeakSanitizer's exit check call
   // setrlimit and ptrace, which the unit's filter (rightly) refuses; they are not the daemon's.
