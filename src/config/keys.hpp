@@ -33,6 +33,8 @@ struct Context {
     std::vector<std::string> registers;
     // Display names given in the file: register name -> name (Home Assistant shows them).
     std::vector<std::pair<std::string, std::string>> labels;
+    // Reads the meter's own logger: its records may bring registers `registers` does not name.
+    bool backfill = false;
   };
   std::vector<Meter> meters;
   [[nodiscard]] const Meter* meter(std::string_view name) const;

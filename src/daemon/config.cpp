@@ -321,6 +321,7 @@ Context::Meter context_entry(const MeterConfig& m) {
   Context::Meter e;
   e.name = m.name;
   for (const auto& [id, label] : m.labels) e.labels.emplace_back(kmp::register_name(id), label);
+  e.backfill = m.backfill.count() > 0;
   if (m.protocol == meter::Protocol::Legacy || m.protocol == meter::Protocol::Iec) return e;
   e.registers = m.register_names();
   if (!m.protocol) {

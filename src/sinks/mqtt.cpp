@@ -40,6 +40,13 @@
 // retained states: those this sink announced, and those an earlier run left retained on the
 // broker (found through a subscription to <discovery_prefix>/binary_sensor/+/config; only our
 // meters' device ids are touched, so other gateways on the broker keep theirs).
+//
+// Registers taken out of a meter's `registers:` list: the entities an earlier run announced for
+// them are deleted the same way (empty retained config and retained state), found through a
+// subscription to <discovery_prefix>/sensor/+/config. Only for a meter whose registers this run
+// knows in full (MqttConfig::registers: a KMP meter that answered as one, no logger backfill),
+// and only entities whose config names this program as origin, the meter's device id and a state
+// topic under the meter's topic; a register this run delivers is never swept.
 
 #include "sinks/mqtt.hpp"
 
@@ -57,6 +64,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <stdexcept>
@@ -246,6 +254,8 @@ struct MqttSink::Impl {
   std::map<std::string, MeterState> meters;    // guarded by pub_mu
   std::map<std::string, std::string> configs;  // discovery topic → payload; guarded by pub_mu
   std::set<std::string> broker_flags;  // retained flag configs not yet judged; guarded by pub_mu
+  // Retained sensor configs of our meters not yet judged: topic → (device id, state topic).
+  std::map<std::string, std::pair<std::string, std::string>> broker_sensors;  // pub_mu
 
   // Connection and acknowledgement state; taken in callbacks. No libmosquitto call while held.
   enum class State { Connecting, Connected, Down, Stopped };
@@ -262,6 +272,9 @@ struct MqttSink::Impl {
   // Flag configs found retained on the broker (left by an earlier run, perhaps under another
   // `model`), for sweep_flags() on the network thread.
   std::vector<std::string> found_flags;
+  // Sensor configs found retained on the broker under one of our meters' topics: topic →
+  // (device id, state topic), for sweep() to judge against the registers still configured.
+  std::vector<std::pair<std::string, std::pair<std::string, std::string>>> found_sensors;
   bool stop = false;
   bool closed = false;
   bool batch_active = false;
@@ -374,8 +387,42 @@ struct MqttSink::Impl {
   static void on_message(mosquitto* /*m*/, void* obj, const mosquitto_message* msg) {
     if (msg == nullptr || !msg->retain || msg->payloadlen <= 0 || msg->topic == nullptr) return;
     Impl& s = self(obj);
+    const std::string topic = msg->topic;
+    if (topic.rfind(s.cfg.discovery_prefix + "/sensor/", 0) == 0) {
+      auto ours = s.our_sensor(std::string_view(static_cast<const char*>(msg->payload),
+                                                static_cast<std::size_t>(msg->payloadlen)));
+      if (!ours) return;
+      std::lock_guard lk(s.mu);
+      s.found_sensors.emplace_back(topic, std::move(*ours));
+      return;
+    }
     std::lock_guard lk(s.mu);
-    s.found_flags.emplace_back(msg->topic);
+    s.found_flags.emplace_back(topic);
+  }
+
+  // A retained sensor config this program announced for one of the configured meters (origin
+  // kamstrup-reader, state topic under <base>/<meter>/): its device id and state topic. Anything
+  // else on the broker (other programs, other gateways' meters) is never touched.
+  [[nodiscard]] std::optional<std::pair<std::string, std::string>> our_sensor(
+      std::string_view payload) const {
+    const auto j = nlohmann::json::parse(payload, nullptr, false);
+    if (!j.is_object()) return std::nullopt;
+    const auto origin = j.find("origin");
+    const auto state_it = j.find("state_topic");
+    const auto device = j.find("device");
+    if (origin == j.end() || !origin->is_object() || origin->value("name", "") != "kamstrup-reader")
+      return std::nullopt;
+    if (state_it == j.end() || !state_it->is_string() || device == j.end() || !device->is_object())
+      return std::nullopt;
+    const auto ids = device->find("identifiers");
+    if (ids == device->end() || !ids->is_array() || ids->empty() || !(*ids)[0].is_string())
+      return std::nullopt;
+    const std::string st = state_it->get<std::string>();
+    for (const auto& m : cfg.meters) {
+      if (st.rfind(meter_topic(m) + "/", 0) == 0)
+        return std::pair((*ids)[0].get<std::string>(), st);
+    }
+    return std::nullopt;
   }
 
   static void on_publish(mosquitto* /*m*/, void* obj, int mid) {
@@ -503,7 +550,8 @@ struct MqttSink::Impl {
             now_state = state;
             want_stop = stop;
             want_republish = republish && state == State::Connected;
-            want_sweep = !found_flags.empty() && state == State::Connected;
+            want_sweep =
+                (!found_flags.empty() || !found_sensors.empty()) && state == State::Connected;
           }
           if (now_state == State::Connecting) {
             if (want_stop) break;
@@ -532,7 +580,7 @@ struct MqttSink::Impl {
           } else if (want_republish) {
             republish_all();
           } else if (want_sweep) {
-            sweep_flags();
+            sweep();
           }
           errno = 0;
           rc = mosquitto_loop(mosq, kLoopTimeoutMs, 1);
@@ -607,25 +655,35 @@ struct MqttSink::Impl {
     for (const auto& [topic, payload] : configs) msgs.push_back({topic, payload, true});
     publish_untracked(msgs);
     if (cfg.homeassistant) {
-      // Retained flag configs of earlier runs come back on this subscription; on_message and
-      // sweep_flags() delete those the meters' current tables do not document.
+      // Retained configs of earlier runs come back on these subscriptions; on_message and
+      // sweep() delete the flags the meters' current tables do not document and the registers
+      // no longer configured.
       const std::string flags = cfg.discovery_prefix + "/binary_sensor/+/config";
       mosquitto_subscribe(mosq, nullptr, flags.c_str(), 0);
+      if (!cfg.registers.empty()) {
+        const std::string sensors = cfg.discovery_prefix + "/sensor/+/config";
+        mosquitto_subscribe(mosq, nullptr, sensors.c_str(), 0);
+      }
     }
   }
 
-  // Network thread: judges the flag configs found on the broker against the meters known so
-  // far (retire_flags); those of meters not identified yet wait for their meter_info().
-  void sweep_flags() {
+  // Network thread: judges the configs found on the broker against the meters known so far
+  // (retire_flags, retire_registers); those of meters not identified yet wait for their
+  // meter_info().
+  void sweep() {
     std::lock_guard pl(pub_mu);
     {
       std::lock_guard lk(mu);
       broker_flags.insert(found_flags.begin(), found_flags.end());
       found_flags.clear();
+      for (auto& [topic, entity] : found_sensors) broker_sensors[topic] = std::move(entity);
+      found_sensors.clear();
     }
     std::vector<Message> out;
     for (auto& [name, ms] : meters) {
-      if (ms.info) retire_flags(name, ms, out);
+      if (!ms.info) continue;
+      retire_flags(name, ms, out);
+      retire_registers(name, ms, out);
     }
     publish_untracked(out);
   }
@@ -867,6 +925,35 @@ struct MqttSink::Impl {
     }
   }
 
+  // Entities an earlier run announced for registers the meter's `registers:` list no longer
+  // names: deleted with their retained states, once the meter answered as KMP (a /#n or IEC
+  // reply names its own registers). Entities of other device ids stay for their meter to judge.
+  // Holds pub_mu.
+  void retire_registers(const std::string& meter, MeterState& ms, std::vector<Message>& out) {
+    const auto configured = cfg.registers.find(meter);
+    if (configured == cfg.registers.end() || !ms.info || ms.info->protocol != "kmp") return;
+    std::set<std::string> keep;
+    for (const auto& reg : configured->second) keep.insert(topic_part(reg));
+    for (const auto& [reg, s] : ms.registers) keep.insert(topic_part(reg));
+    const std::string under = meter_topic(meter) + "/";
+    for (auto it = broker_sensors.begin(); it != broker_sensors.end();) {
+      const auto& [topic, entity] = *it;
+      const auto& [device, state_topic] = entity;
+      if (device != ms.device_id) {
+        ++it;
+        continue;
+      }
+      const std::string reg =
+          state_topic.rfind(under, 0) == 0 ? state_topic.substr(under.size()) : "";
+      if (!reg.empty() && reg.find('/') == std::string::npos && keep.count(reg) == 0 &&
+          configs.count(topic) == 0 && !claimed(topic, ms)) {
+        out.push_back({topic, "", true});
+        out.push_back({state_topic, "", true});
+      }
+      it = broker_sensors.erase(it);
+    }
+  }
+
   // The states of the documented flags of an info code (register 99) about to be published.
   void flag_states(const std::string& meter, MeterState& ms, const store::Value& v,
                    std::vector<Message>& states) {
@@ -901,6 +988,7 @@ struct MqttSink::Impl {
       ms.device_id = id;
       for (const auto& [reg, s] : ms.registers) update_discovery(name, ms, reg, out);
       update_flag_discovery(name, ms, out);
+      retire_registers(name, ms, out);
     }
   }
 
@@ -1167,8 +1255,10 @@ const config::Table<MqttConfig>& mqtt_keys() {
         }
         c.meters.clear();
         c.labels.clear();
+        c.registers.clear();
         for (const auto& m : ctx.meters) {
           c.meters.push_back(m.name);
+          if (!m.registers.empty() && !m.backfill) c.registers[m.name] = m.registers;
           for (const auto& [reg, label] : m.labels) c.labels[m.name][reg] = label;
           const bool named = std::any_of(c.ha_volume_class.begin(), c.ha_volume_class.end(),
                                          [&](const auto& e) { return e.first == m.name; });

@@ -112,6 +112,10 @@ struct MqttConfig {
   // name) for the entity names.
   std::vector<std::string> meters;
   std::map<std::string, std::map<std::string, std::string>> labels;
+  // Each meter whose registers this run knows in full (a `registers:` list, no logger backfill)
+  // -> those register names: entities an earlier run left for other registers of the meter are
+  // deleted once it answers as KMP (see the top of mqtt.cpp).
+  std::map<std::string, std::vector<std::string>> registers;
   bool operator==(const MqttConfig&) const = default;
 };
 

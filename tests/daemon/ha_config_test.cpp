@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "daemon/config.hpp"
 
 using namespace kamstrup;
@@ -63,6 +65,33 @@ TEST(MqttConfig, TheSectionKnowsTheMetersOrderAndDisplayNames) {
   EXPECT_EQ(c.mqtt->labels.count("heat"), 0U);
   EXPECT_EQ(error_of(kMeters + "mqtt: {format: json}\n"),
             "mqtt.format: expected one of nested, flat, got 'json'");
+}
+
+// The registers each meter is known to publish in full, for the sweep of entities of registers
+// taken out of the list: none for a meter whose protocol names its registers or whose logger
+// records may bring others.
+TEST(MqttConfig, TheSectionKnowsWhichMetersRegistersAreComplete) {
+  const Config c = parse_config(kMeters + R"(  - name: old
+    port: sim:multical66c
+    protocol: legacy
+  - name: logged
+    port: sim:multical403
+    registers: [heat_energy]
+    backfill: 30d
+mqtt: {}
+)",
+                                "test.yaml");
+  ASSERT_TRUE(c.mqtt);
+  EXPECT_EQ(c.mqtt->registers.count("old"), 0U);
+  EXPECT_EQ(c.mqtt->registers.count("logged"), 0U);
+  ASSERT_EQ(c.mqtt->registers.count("water"), 1U);
+  const auto& water = c.mqtt->registers.at("water");
+  for (const char* r : {"volume", "flow", "water_temperature", "info"})
+    EXPECT_NE(std::find(water.begin(), water.end(), r), water.end()) << r;
+  EXPECT_EQ(std::find(water.begin(), water.end(), "heat_energy"), water.end());
+  ASSERT_EQ(c.mqtt->registers.count("heat"), 1U);  // the default list
+  const auto& heat = c.mqtt->registers.at("heat");
+  EXPECT_NE(std::find(heat.begin(), heat.end(), "heat_energy"), heat.end());
 }
 
 }  // namespace

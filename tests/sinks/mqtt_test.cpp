@@ -923,6 +923,63 @@ TEST_F(MqttSinkTest, FlagsAnEarlierRunLeftUnderAnotherModelAreRetired) {
             1u);
 }
 
+// A register taken out of a meter's `registers:` list between runs: the next run deletes the
+// entity and retained state the earlier one left, for a meter that answered as KMP. A meter whose
+// registers its protocol decides (here one that answered /#n), other programs' configs and the
+// registers still listed keep theirs.
+TEST_F(MqttSinkTest, RegistersTakenOutOfTheListLoseTheirEntitiesOnTheNextRun) {
+  Broker broker(dir.path());
+  MeterInfo legacy = sample_info("heat2", "67000002");
+  legacy.protocol = "legacy";
+  const std::string volume1 = topic_of_config("kamstrup_67894321_volume");
+  const std::string volume2 = topic_of_config("kamstrup_67000002_volume");
+  const std::string energy1 = topic_of_config("kamstrup_67894321_heat_energy");
+  const std::string foreign = topic_of_config("someone_else_volume");
+  std::vector<std::string> names;
+  for (const auto& v : sample_poll().values) names.push_back(v.name);
+  {
+    Subscriber sub(broker.port());
+    MqttConfig c = config_for(broker.port());
+    c.meters = {"heat1", "heat2"};
+    c.registers = {{"heat1", names}, {"heat2", names}};
+    MqttSink sink(c);
+    sink.meter_info(sample_info());
+    sink.meter_info(legacy);
+    const std::vector<store::Poll> polls{sample_poll("heat1"), sample_poll("heat2")};
+    sink.deliver(polls);
+    ASSERT_TRUE(sub.wait(volume1));
+    ASSERT_TRUE(sub.wait(volume2));
+    ASSERT_TRUE(sub.wait("kamstrup/heat1/volume", "1234.56"));
+    sub.publish(foreign,
+                R"({"state_topic": "kamstrup/heat1/volume", "device": {"identifiers": )"
+                R"(["kamstrup_67894321"]}, "origin": {"name": "another-program"}})",
+                true);
+    sub.sync();
+  }
+  names.erase(std::find(names.begin(), names.end(), "volume"));
+  Subscriber sub(broker.port());
+  sub.sync();
+  ASSERT_EQ(sub.on(volume1).size(), 1u);  // retained by the first run
+  MqttConfig c = config_for(broker.port());
+  c.meters = {"heat1", "heat2"};
+  c.registers = {{"heat1", names}, {"heat2", names}};
+  MqttSink sink(c);
+  sink.meter_info(sample_info());
+  sink.meter_info(legacy);
+  ASSERT_TRUE(sub.wait(volume1, ""));
+  ASSERT_TRUE(sub.wait("kamstrup/heat1/volume", ""));
+
+  Subscriber late(broker.port());
+  late.sync();
+  EXPECT_TRUE(late.on(volume1).empty());
+  EXPECT_TRUE(late.on("kamstrup/heat1/volume").empty());
+  EXPECT_EQ(late.on(energy1).size(), 1u);
+  EXPECT_EQ(late.on("kamstrup/heat1/heat_energy").size(), 1u);
+  EXPECT_EQ(late.on(volume2).size(), 1u);
+  EXPECT_EQ(late.on("kamstrup/heat2/volume").size(), 1u);
+  EXPECT_EQ(late.on(foreign).size(), 1u);
+}
+
 TEST_F(MqttSinkTest, WaterMetersVolumeIsWaterAsHaVolumeClassSays) {
   Broker broker(dir.path());
   Subscriber sub(broker.port());
