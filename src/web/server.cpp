@@ -463,7 +463,8 @@ void Server::Impl::loop() {
     if (::poll(p, 2, poll_timeout(Clock::now())) < 0 && errno != EINTR) break;
     if (stopping.load()) break;
     std::uint64_t n = 0;
-    if ((p[1].revents & POLLIN) != 0) (void)::read(wake, &n, sizeof n);  // a stream resumed
+    // A stream resumed; a failed read (EAGAIN after a racing one) leaves nothing to do.
+    if ((p[1].revents & POLLIN) != 0 && ::read(wake, &n, sizeof n) < 0) n = 0;
     const std::size_t before = conns.size();
     MHD_run(daemon);
     // At the connection limit libmicrohttpd stops polling the listening socket and takes it
