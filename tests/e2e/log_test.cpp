@@ -185,6 +185,35 @@ TEST(LogE2E, DailyRangeOverTcpAsCsv) {
   EXPECT_EQ(reqs[4].lid, 2);  // the 602's daily logger
 }
 
+// The times log prints (with milliseconds, as every output writes them) are valid --from/--to.
+TEST(LogE2E, PrintedTimesAreAcceptedBack) {
+  TempDir dir;
+  Sim sim(dir, 44, {"--profile", "multical602"}, Sim::On::Tcp);
+  ASSERT_TRUE(sim.started()) << sim.diag();
+  const std::vector<std::string> base = {"log",   "--port", sim.port(),    "--logger",
+                                         "daily", "--csv",  "--registers", "heat_energy"};
+  auto rows_of = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = base;
+    args.insert(args.end(), extra.begin(), extra.end());
+    const RunResult r = kamstrup(args);
+    EXPECT_EQ(r.status, 0) << describe(r) << sim.diag();
+    std::vector<std::string> rows;
+    std::size_t start = r.out.find('\n') + 1;  // past the header
+    for (std::size_t nl; (nl = r.out.find('\n', start)) != std::string::npos; start = nl + 1)
+      rows.push_back(r.out.substr(start, nl - start));
+    return rows;
+  };
+  const auto all = rows_of({"--from", "5d", "--to", "1d"});
+  ASSERT_EQ(all.size(), 4U);
+  const std::string from = all[1].substr(0, all[1].find(','));
+  const std::string to = all[3].substr(0, all[3].find(','));
+  ASSERT_EQ(from.size(), 24U) << from;  // 2026-11-30T23:00:00.000Z
+  const auto part = rows_of({"--from", from, "--to", to});
+  ASSERT_FALSE(part.empty());
+  EXPECT_EQ(part.front(), all[1]);
+  for (const auto& row : part) EXPECT_TRUE(row == all[1] || row == all[2] || row == all[3]) << row;
+}
+
 TEST(LogE2E, DisabledLoggerGivesAClearMessageQuickly) {
   TempDir dir;
   Sim sim(dir, 44, {"--no-logger"});
