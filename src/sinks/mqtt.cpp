@@ -387,17 +387,21 @@ struct MqttSink::Impl {
   static void on_message(mosquitto* /*m*/, void* obj, const mosquitto_message* msg) {
     if (msg == nullptr || !msg->retain || msg->payloadlen <= 0 || msg->topic == nullptr) return;
     Impl& s = self(obj);
-    const std::string topic = msg->topic;
-    if (topic.rfind(s.cfg.discovery_prefix + "/sensor/", 0) == 0) {
-      auto ours = s.our_sensor(std::string_view(static_cast<const char*>(msg->payload),
-                                                static_cast<std::size_t>(msg->payloadlen)));
-      if (!ours) return;
+    try {  // nothing may propagate into libmosquitto's C frames
+      const std::string topic = msg->topic;
+      if (topic.rfind(s.cfg.discovery_prefix + "/sensor/", 0) == 0) {
+        auto ours = s.our_sensor(std::string_view(static_cast<const char*>(msg->payload),
+                                                  static_cast<std::size_t>(msg->payloadlen)));
+        if (!ours) return;
+        std::lock_guard lk(s.mu);
+        s.found_sensors.emplace_back(topic, std::move(*ours));
+        return;
+      }
       std::lock_guard lk(s.mu);
-      s.found_sensors.emplace_back(topic, std::move(*ours));
-      return;
+      s.found_flags.emplace_back(topic);
+    } catch (const std::exception&) {
+      // Out of memory for one retained config: it is judged after the next reconnect instead.
     }
-    std::lock_guard lk(s.mu);
-    s.found_flags.emplace_back(topic);
   }
 
   // A retained sensor config this program announced for one of the configured meters (origin
@@ -407,11 +411,14 @@ struct MqttSink::Impl {
       std::string_view payload) const {
     const auto j = nlohmann::json::parse(payload, nullptr, false);
     if (!j.is_object()) return std::nullopt;
+    // Anyone may publish here: every field is checked for its type before it is read (a throw
+    // would cross libmosquitto's C callback).
     const auto origin = j.find("origin");
     const auto state_it = j.find("state_topic");
     const auto device = j.find("device");
-    if (origin == j.end() || !origin->is_object() || origin->value("name", "") != "kamstrup-reader")
-      return std::nullopt;
+    if (origin == j.end() || !origin->is_object()) return std::nullopt;
+    const auto origin_name = origin->find("name");
+    if (origin_name == origin->end() || *origin_name != "kamstrup-reader") return std::nullopt;
     if (state_it == j.end() || !state_it->is_string() || device == j.end() || !device->is_object())
       return std::nullopt;
     const auto ids = device->find("identifiers");
@@ -925,6 +932,20 @@ struct MqttSink::Impl {
     }
   }
 
+  // A register the meter's list no longer names, in a poll stored before the list changed (the
+  // backlog after a restart, polls held over a reload): its retained state and entity are not
+  // brought back, or retire_registers() would have deleted them for nothing. The poll message
+  // still carries it.
+  [[nodiscard]] bool taken_out(const std::string& meter, const MeterState& ms,
+                               const std::string& reg) const {
+    const auto configured = cfg.registers.find(meter);
+    if (!cfg.homeassistant || configured == cfg.registers.end() || !ms.info ||
+        ms.info->protocol != "kmp")
+      return false;
+    return std::find(configured->second.begin(), configured->second.end(), reg) ==
+           configured->second.end();
+  }
+
   // Entities an earlier run announced for registers the meter's `registers:` list no longer
   // names: deleted with their retained states, once the meter answered as KMP (a /#n or IEC
   // reply names its own registers). Entities of other device ids stay for their meter to judge.
@@ -939,12 +960,13 @@ struct MqttSink::Impl {
     for (auto it = broker_sensors.begin(); it != broker_sensors.end();) {
       const auto& [topic, entity] = *it;
       const auto& [device, state_topic] = entity;
-      if (device != ms.device_id) {
+      // Another meter's (two meters sharing a serial share a device id until both identified):
+      // left for that meter to judge.
+      if (device != ms.device_id || state_topic.rfind(under, 0) != 0) {
         ++it;
         continue;
       }
-      const std::string reg =
-          state_topic.rfind(under, 0) == 0 ? state_topic.substr(under.size()) : "";
+      const std::string reg = state_topic.substr(under.size());
       if (!reg.empty() && reg.find('/') == std::string::npos && keep.count(reg) == 0 &&
           configs.count(topic) == 0 && !claimed(topic, ms)) {
         out.push_back({topic, "", true});
@@ -1040,6 +1062,7 @@ struct MqttSink::Impl {
       for (const auto& [key, pick] : newest(polls)) {
         const auto& [meter, reg] = key;
         MeterState& ms = meter_state(meter);
+        if (taken_out(meter, ms, reg)) continue;
         // Older than what the retained topic already has (a logger record backfilled after a
         // live poll): the state stays as it is; the poll message below still carries it.
         if (auto t = ms.read_ms.find(reg); t != ms.read_ms.end() && pick.poll->time_ms < t->second)

@@ -935,8 +935,10 @@ TEST_F(MqttSinkTest, RegistersTakenOutOfTheListLoseTheirEntitiesOnTheNextRun) {
   const std::string volume2 = topic_of_config("kamstrup_67000002_volume");
   const std::string energy1 = topic_of_config("kamstrup_67894321_heat_energy");
   const std::string foreign = topic_of_config("someone_else_volume");
+  const std::string odd = topic_of_config("odd_shape");
+  const store::Poll first_poll = sample_poll("heat1");
   std::vector<std::string> names;
-  for (const auto& v : sample_poll().values) names.push_back(v.name);
+  for (const auto& v : first_poll.values) names.push_back(v.name);
   {
     Subscriber sub(broker.port());
     MqttConfig c = config_for(broker.port());
@@ -945,7 +947,7 @@ TEST_F(MqttSinkTest, RegistersTakenOutOfTheListLoseTheirEntitiesOnTheNextRun) {
     MqttSink sink(c);
     sink.meter_info(sample_info());
     sink.meter_info(legacy);
-    const std::vector<store::Poll> polls{sample_poll("heat1"), sample_poll("heat2")};
+    const std::vector<store::Poll> polls{first_poll, sample_poll("heat2")};
     sink.deliver(polls);
     ASSERT_TRUE(sub.wait(volume1));
     ASSERT_TRUE(sub.wait(volume2));
@@ -953,6 +955,9 @@ TEST_F(MqttSinkTest, RegistersTakenOutOfTheListLoseTheirEntitiesOnTheNextRun) {
     sub.publish(foreign,
                 R"({"state_topic": "kamstrup/heat1/volume", "device": {"identifiers": )"
                 R"(["kamstrup_67894321"]}, "origin": {"name": "another-program"}})",
+                true);
+    // Anyone can publish here: a config of the wrong shape is skipped, never a crash.
+    sub.publish(odd, R"({"origin": {"name": 1}, "state_topic": "kamstrup/heat1/x", "device": {}})",
                 true);
     sub.sync();
   }
@@ -968,6 +973,8 @@ TEST_F(MqttSinkTest, RegistersTakenOutOfTheListLoseTheirEntitiesOnTheNextRun) {
   sink.meter_info(legacy);
   ASSERT_TRUE(sub.wait(volume1, ""));
   ASSERT_TRUE(sub.wait("kamstrup/heat1/volume", ""));
+  // The backlog stored before the list changed still has volume: it does not bring it back.
+  sink.deliver(std::span(&first_poll, 1));
 
   Subscriber late(broker.port());
   late.sync();
@@ -978,6 +985,8 @@ TEST_F(MqttSinkTest, RegistersTakenOutOfTheListLoseTheirEntitiesOnTheNextRun) {
   EXPECT_EQ(late.on(volume2).size(), 1u);
   EXPECT_EQ(late.on("kamstrup/heat2/volume").size(), 1u);
   EXPECT_EQ(late.on(foreign).size(), 1u);
+  EXPECT_EQ(late.on(odd).size(), 1u);
+  EXPECT_EQ(late.on("kamstrup/heat1/temp1").size(), 1u);  // the backlog's other registers
 }
 
 TEST_F(MqttSinkTest, WaterMetersVolumeIsWaterAsHaVolumeClassSays) {
