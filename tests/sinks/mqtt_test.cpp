@@ -1170,6 +1170,11 @@ TEST_F(MqttSinkTest, QosAndRetainAreHonoured) {
     EXPECT_EQ(sub.wait(topic_of_config("kamstrup_q" + std::to_string(qos) + "_temp1"))->qos, qos);
     Subscriber late(broker.port());
     late.sync();
+    // A retained QoS 2 message reaches the callback only after its PUBREL, which may come after
+    // the QoS 1 marker of sync(): wait for it rather than count at the marker.
+    if (c.retain) {
+      EXPECT_TRUE(late.wait(base + "heat_energy")) << qos;
+    }
     EXPECT_EQ(late.on(base + "heat_energy").size(), c.retain ? 1u : 0u) << qos;
     EXPECT_TRUE(late.on(base + "state").empty());
   }
