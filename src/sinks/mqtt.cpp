@@ -270,7 +270,7 @@ struct MqttSink::Impl {
   bool stable_connection = false;  // the connection that just ended lasted kStableConnection
   bool republish = false;
   // Flag configs found retained on the broker (left by an earlier run, perhaps under another
-  // `model`), for sweep_flags() on the network thread.
+  // `model`), for sweep() on the network thread.
   std::vector<std::string> found_flags;
   // Sensor configs found retained on the broker under one of our meters' topics: topic →
   // (device id, state topic), for sweep() to judge against the registers still configured.
@@ -938,23 +938,29 @@ struct MqttSink::Impl {
   // still carries it.
   [[nodiscard]] bool taken_out(const std::string& meter, const MeterState& ms,
                                const std::string& reg) const {
+    const auto* list = full_list(meter, ms);
+    return list != nullptr && std::find(list->begin(), list->end(), reg) == list->end();
+  }
+
+  // The meter's configured registers when this run knows them in full (MqttConfig::registers)
+  // and the meter answered as KMP (a /#n or IEC reply names its own registers); else nullptr.
+  [[nodiscard]] const std::vector<std::string>* full_list(const std::string& meter,
+                                                          const MeterState& ms) const {
     const auto configured = cfg.registers.find(meter);
     if (!cfg.homeassistant || configured == cfg.registers.end() || !ms.info ||
         ms.info->protocol != "kmp")
-      return false;
-    return std::find(configured->second.begin(), configured->second.end(), reg) ==
-           configured->second.end();
+      return nullptr;
+    return &configured->second;
   }
 
   // Entities an earlier run announced for registers the meter's `registers:` list no longer
-  // names: deleted with their retained states, once the meter answered as KMP (a /#n or IEC
-  // reply names its own registers). Entities of other device ids stay for their meter to judge.
-  // Holds pub_mu.
+  // names (full_list): deleted with their retained states. Entities of other device ids stay
+  // for their meter to judge. Holds pub_mu.
   void retire_registers(const std::string& meter, MeterState& ms, std::vector<Message>& out) {
-    const auto configured = cfg.registers.find(meter);
-    if (configured == cfg.registers.end() || !ms.info || ms.info->protocol != "kmp") return;
+    const auto* list = full_list(meter, ms);
+    if (list == nullptr) return;
     std::set<std::string> keep;
-    for (const auto& reg : configured->second) keep.insert(topic_part(reg));
+    for (const auto& reg : *list) keep.insert(topic_part(reg));
     for (const auto& [reg, s] : ms.registers) keep.insert(topic_part(reg));
     const std::string under = meter_topic(meter) + "/";
     for (auto it = broker_sensors.begin(); it != broker_sensors.end();) {

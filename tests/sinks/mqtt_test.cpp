@@ -939,16 +939,21 @@ TEST_F(MqttSinkTest, RegistersTakenOutOfTheListLoseTheirEntitiesOnTheNextRun) {
   const store::Poll first_poll = sample_poll("heat1");
   std::vector<std::string> names;
   for (const auto& v : first_poll.values) names.push_back(v.name);
-  {
-    Subscriber sub(broker.port());
+  // One run's sink: both meters list `names`, and both have answered.
+  auto start_run = [&] {
     MqttConfig c = config_for(broker.port());
     c.meters = {"heat1", "heat2"};
     c.registers = {{"heat1", names}, {"heat2", names}};
-    MqttSink sink(c);
-    sink.meter_info(sample_info());
-    sink.meter_info(legacy);
+    auto sink = std::make_unique<MqttSink>(c);
+    sink->meter_info(sample_info());
+    sink->meter_info(legacy);
+    return sink;
+  };
+  {
+    Subscriber sub(broker.port());
+    auto sink = start_run();
     const std::vector<store::Poll> polls{first_poll, sample_poll("heat2")};
-    sink.deliver(polls);
+    sink->deliver(polls);
     ASSERT_TRUE(sub.wait(volume1));
     ASSERT_TRUE(sub.wait(volume2));
     ASSERT_TRUE(sub.wait("kamstrup/heat1/volume", "1234.56"));
@@ -965,16 +970,11 @@ TEST_F(MqttSinkTest, RegistersTakenOutOfTheListLoseTheirEntitiesOnTheNextRun) {
   Subscriber sub(broker.port());
   sub.sync();
   ASSERT_EQ(sub.on(volume1).size(), 1u);  // retained by the first run
-  MqttConfig c = config_for(broker.port());
-  c.meters = {"heat1", "heat2"};
-  c.registers = {{"heat1", names}, {"heat2", names}};
-  MqttSink sink(c);
-  sink.meter_info(sample_info());
-  sink.meter_info(legacy);
+  auto sink = start_run();
   ASSERT_TRUE(sub.wait(volume1, ""));
   ASSERT_TRUE(sub.wait("kamstrup/heat1/volume", ""));
   // The backlog stored before the list changed still has volume: it does not bring it back.
-  sink.deliver(std::span(&first_poll, 1));
+  sink->deliver(std::span(&first_poll, 1));
 
   Subscriber late(broker.port());
   late.sync();
